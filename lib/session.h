@@ -1,0 +1,94 @@
+/*
+ * session.h - a client session with one FUSE server: the life of a
+ * request (send, wait, match by unique, validate), node references and
+ * their FORGETs, and operations latched off by ENOSYS.
+ */
+#ifndef PERFUSE_SESSION_H
+#define PERFUSE_SESSION_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "perfuse.h"
+#include "init.h"
+#include "proto.h"
+
+/* A node reference table entry: what the server handed us. */
+struct pf_node {
+	uint64_t nodeid;
+	uint64_t generation;
+	uint64_t nlookup;     /* references held, FORGET not yet sent */
+	uint64_t to_forget;   /* of those, released and waiting for a FORGET */
+};
+
+struct pf_nodetab {
+	struct pf_node *slots; /* open addressing; nodeid 0 marks a free slot */
+	size_t cap, used;
+};
+
+struct pf_req;
+
+struct perfuse_conn {
+	int fd;
+	char *name;            /* for messages: the mount's target */
+	unsigned flags;        /* PERFUSE_CONN_* */
+	struct pf_init_params p;
+	uint32_t max_read;
+	size_t msgmax;         /* largest datagram we send or receive */
+
+	pthread_mutex_t lock;  /* everything below */
+	pthread_cond_t cv;     /* a reply arrived or the reader changed */
+	uint64_t next_unique;
+	struct pf_req *inflight;
+	int reading;           /* a thread is receiving for everybody */
+	int dead;              /* the server is gone: -ENOTCONN from now on */
+	uint64_t latched;      /* bit per opcode < 64: ENOSYS seen */
+	struct pf_nodetab nodes;
+	uint64_t *forget_ids;  /* nodes with to_forget > 0 */
+	size_t nforget, forget_cap;
+	int enable_access;     /* PERFUSE_OPTIONS */
+	long warned;           /* rate limit of reply warnings */
+};
+
+/* Input pieces of a request after its in header. */
+struct pf_in {
+	const struct iovec *iov;
+	int n;
+};
+
+/*
+ * Send a request and wait for its reply.  The payload of the reply goes to
+ * out (at most outcap bytes; *outlen gets its length if outlen != NULL).
+ * Returns 0, the server's -errno, or a local -errno (-ENOTCONN when the
+ * server is gone, -EIO for a reply that fails validation, -ENOSYS for an
+ * operation latched off).
+ */
+int pf_call(perfuse_conn *c, uint32_t opcode, uint64_t nodeid,
+    const struct iovec *in, int nin, void *out, size_t outcap, size_t *outlen);
+
+/* Send a request that takes no reply (FORGET, BATCH_FORGET). */
+int pf_send_noreply(perfuse_conn *c, uint32_t opcode, uint64_t nodeid,
+    const struct iovec *in, int nin);
+
+/* Operation latched off by an earlier ENOSYS? */
+int pf_latched(perfuse_conn *c, uint32_t opcode);
+void pf_latch(perfuse_conn *c, uint32_t opcode);
+
+/*
+ * Record a reference the server handed out with an entry (LOOKUP, CREATE,
+ * MKNOD ...).  Never fails: the reference is what the server counts.
+ */
+void pf_node_got(perfuse_conn *c, uint64_t nodeid, uint64_t generation);
+
+/* Give back n references to nodeid; FORGETs go out in batches. */
+void pf_node_put(perfuse_conn *c, uint64_t nodeid, uint64_t n);
+
+/* Send every FORGET still owed.  Returns 0 or -errno. */
+int pf_forget_flush(perfuse_conn *c);
+
+/* Convert attributes at the session's minor into a struct stat. */
+void pf_attr_to_stat(const perfuse_conn *c, const struct fuse_attr *a,
+    struct stat *st);
+
+#endif
