@@ -72,7 +72,11 @@ ctl_connect(const char *sockpath)
 	return fd;
 }
 
-/* One request, one REPLY; message (if any) copied to msg. */
+/*
+ * One request, one REPLY.  The reply's first string goes to first when it
+ * has two or more, its last to msg; with three, msg gets the middle one
+ * (a filesystem's stderr) followed by the last (the reason).
+ */
 static int
 ctl_exchange(int fd, uint32_t type, const char *const *strs, uint32_t n,
     char *first, size_t firstsize, char *msg, size_t msgsize)
@@ -95,7 +99,10 @@ ctl_exchange(int fd, uint32_t type, const char *const *strs, uint32_t n,
 			err = h.error;
 		if (nr >= 2 && first != NULL && firstsize > 0)
 			snprintf(first, firstsize, "%s", rs[0]);
-		if (nr >= 1 && msg != NULL && msgsize > 0)
+		if (nr == 3 && msg != NULL && msgsize > 0 && rs[1][0] != '\0')
+			snprintf(msg, msgsize, "%s%s%s", rs[1],
+			    rs[1][strlen(rs[1]) - 1] == '\n' ? "" : "\n", rs[2]);
+		else if (nr >= 1 && msg != NULL && msgsize > 0)
 			snprintf(msg, msgsize, "%s", rs[nr - 1]);
 	}
 	free(buf);
@@ -107,7 +114,7 @@ static void
 find_perfused(char *buf, size_t size)
 {
 	const char *env = getenv("PERFUSED");
-	char self[PATH_MAX];
+	char self[PATH_MAX - 32];
 	ssize_t n;
 
 	if (env != NULL && *env != '\0') {
@@ -204,7 +211,7 @@ perfuse_daemon_mount(const char *sockpath, char *const argv[], const char *opts,
     char *errbuf, size_t errsize)
 {
 	const char **strs;
-	char argcbuf[16];
+	char argcbuf[24];
 	size_t argc = 0, envc = 0, i, n = 0;
 	int fd, err;
 

@@ -565,9 +565,8 @@ pf_call(perfuse_conn *c, uint32_t opcode, uint64_t nodeid,
 	req.opcode = opcode;
 	req.out = out;
 	req.outcap = outcap;
-	if (nin > 0)
-		req.limit = pf_reply_limit(opcode, c->p.minor, in[0].iov_base,
-		    in[0].iov_len);
+	req.limit = pf_reply_limit(opcode, c->p.minor, nin > 0 ? in[0].iov_base : NULL,
+	    nin > 0 ? in[0].iov_len : 0);
 	pthread_mutex_lock(&c->lock);
 	if (c->dead) {
 		pthread_mutex_unlock(&c->lock);

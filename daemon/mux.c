@@ -1,0 +1,1096 @@
+/*
+ * mux.c - the multiplexer: one FUSE server per mount, any number of
+ * clients.
+ *
+ * Every client request gets a fresh server unique and the caller's real
+ * credentials; the reply goes back under the client's own unique.  What
+ * the server hands out is charged to the client that received it: lookup
+ * references (LOOKUP, CREATE, MKNOD, MKDIR, SYMLINK, LINK, READDIRPLUS
+ * entries) and file handles (OPEN, OPENDIR, CREATE).  When a client goes
+ * away, perfused RELEASEs its handles and FORGETs its references, so the
+ * server always sees balanced counts.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "log.h"
+#include "perfused.h"
+#include "sock.h"
+
+#define DEFAULT_INIT_TIMEOUT 30
+#define TERM_GRACE 10   /* seconds from DESTROY to SIGTERM */
+#define KILL_GRACE 5    /* seconds from SIGTERM to SIGKILL */
+
+static void server_event(struct daemon *d, struct endpoint *ep, uint32_t events);
+static void stderr_event(struct daemon *d, struct endpoint *ep, uint32_t events);
+static void mount_dead(struct daemon *d, struct mount *m, const char *why);
+
+struct mount *
+mount_find(struct daemon *d, const char *target)
+{
+	struct mount *m;
+
+	for (m = d->mounts; m != NULL; m = m->next)
+		if (strcmp(m->target, target) == 0 && m->state != M_DEAD)
+			return m;
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending to the server.                                                */
+
+static uint64_t
+new_unique(struct mount *m)
+{
+	uint64_t u = m->next_unique;
+
+	/* Even uniques: odd ones are interrupts of their even neighbour. */
+	m->next_unique += 2;
+	return u;
+}
+
+static int
+to_server(struct daemon *d, struct mount *m, const void *buf, size_t len)
+{
+	int err = send_or_queue(d, &m->ep, &m->out, buf, len);
+
+	if (err == -ENOBUFS)
+		pf_warn("%s: the filesystem stopped reading its requests", m->target);
+	return err;
+}
+
+/* A request perfused makes itself; its reply is dropped. */
+static int
+internal_request(struct daemon *d, struct mount *m, uint32_t opcode, uint64_t nodeid,
+    const void *body, size_t blen)
+{
+	char buf[PF_IN_HDR + sizeof(struct fuse_init_in)];
+	struct fuse_in_header h;
+	struct pend *p = NULL;
+	struct u64slot *s;
+
+	if (blen > sizeof(buf) - PF_IN_HDR || m->ep.fd < 0)
+		return -EINVAL;
+	memset(&h, 0, sizeof(h));
+	h.len = (uint32_t)(PF_IN_HDR + blen);
+	h.opcode = opcode;
+	h.unique = new_unique(m);
+	h.nodeid = nodeid;
+	if (pf_op(opcode)->out != PF_OUT_NOREPLY) {
+		p = calloc(1, sizeof(*p));
+		s = p ? map_put(&m->pending, h.unique) : NULL;
+		if (s == NULL) {
+			free(p);
+			return -ENOMEM;
+		}
+		p->opcode = opcode;
+		p->nodeid = nodeid;
+		s->v1 = (uint64_t)(uintptr_t)p;
+	}
+	memcpy(buf, &h, sizeof(h));
+	if (blen > 0)
+		memcpy(buf + PF_IN_HDR, body, blen);
+	dbg(d, DBG_OPS, "%s: -> %s node %llu (perfused)", m->target, pf_op_name(opcode),
+	    (unsigned long long)nodeid);
+	return to_server(d, m, buf, h.len);
+}
+
+/* FORGET a batch of references, in BATCH_FORGETs from 7.16. */
+static void
+forget_many(struct daemon *d, struct mount *m, const struct fuse_forget_one *v, size_t n)
+{
+	char buf[PF_IN_HDR + 8 + 256 * 16];
+	size_t i, k;
+
+	if (m->p.minor < 16) {
+		for (i = 0; i < n; i++)
+			internal_request(d, m, FUSE_FORGET, v[i].nodeid, &v[i].nlookup, 8);
+		return;
+	}
+	for (i = 0; i < n; i += k) {
+		struct fuse_in_header h;
+		struct fuse_batch_forget_in b;
+
+		k = n - i < 256 ? n - i : 256;
+		memset(&h, 0, sizeof(h));
+		h.len = (uint32_t)(PF_IN_HDR + sizeof(b) + k * 16);
+		h.opcode = FUSE_BATCH_FORGET;
+		h.unique = new_unique(m);
+		b.count = (uint32_t)k;
+		b.dummy = 0;
+		memcpy(buf, &h, sizeof(h));
+		memcpy(buf + PF_IN_HDR, &b, sizeof(b));
+		memcpy(buf + PF_IN_HDR + sizeof(b), v + i, k * 16);
+		to_server(d, m, buf, h.len);
+	}
+	dbg(d, DBG_NODES, "%s: forgot %zu nodes", m->target, n);
+}
+
+static void
+forget_one(struct daemon *d, struct mount *m, uint64_t nodeid, uint64_t n)
+{
+	struct fuse_forget_one f = { nodeid, n };
+
+	forget_many(d, m, &f, 1);
+}
+
+static void
+release_fh(struct daemon *d, struct mount *m, uint64_t nodeid, uint64_t fh,
+    uint32_t opcode)
+{
+	struct fuse_release_in in;
+
+	memset(&in, 0, sizeof(in));
+	in.fh = fh;
+	internal_request(d, m, opcode, nodeid, &in, sizeof(in));
+}
+
+/* ------------------------------------------------------------------ */
+/* What clients hold.                                                    */
+
+static void
+credit_node(struct daemon *d, struct mount *m, struct conn *c, uint64_t nodeid)
+{
+	struct u64slot *s;
+
+	if (nodeid == 0 || nodeid == PF_ROOT_ID)
+		return;
+	s = c != NULL ? map_put(&c->nodes, nodeid) : NULL;
+	if (s == NULL) {
+		forget_one(d, m, nodeid, 1);  /* nobody to hold it */
+		return;
+	}
+	s->v1++;
+}
+
+static void
+credit_fh(struct daemon *d, struct mount *m, struct conn *c, uint64_t nodeid,
+    uint64_t fh, uint32_t opcode)
+{
+	uint32_t rel = opcode == FUSE_OPENDIR ? FUSE_RELEASEDIR : FUSE_RELEASE;
+	struct u64slot *s = c != NULL ? map_put(&c->fhs, fh) : NULL;
+
+	if (s == NULL) {
+		release_fh(d, m, nodeid, fh, rel);
+		return;
+	}
+	s->v1 = nodeid;
+	s->v2 = rel;
+}
+
+/* Take up to n references back from c; returns how many it held. */
+static uint64_t
+debit_node(struct conn *c, uint64_t nodeid, uint64_t n)
+{
+	struct u64slot *s = map_get(&c->nodes, nodeid);
+
+	if (s == NULL)
+		return 0;
+	if (n >= s->v1) {
+		n = s->v1;
+		map_del(&c->nodes, s);
+	} else {
+		s->v1 -= n;
+	}
+	return n;
+}
+
+struct plus_ctx {
+	struct daemon *d;
+	struct mount *m;
+	struct conn *c;
+	int forget;        /* give the references back instead */
+};
+
+static int
+plus_entry(const struct pf_dirent_view *v, void *arg)
+{
+	struct plus_ctx *x = arg;
+	uint64_t nodeid = v->entry->nodeid;
+
+	/* Rule: "." and ".." and nodeid 0 carry no reference. */
+	if (nodeid == 0 || (v->namelen == 1 && v->name[0] == '.') ||
+	    (v->namelen == 2 && v->name[0] == '.' && v->name[1] == '.'))
+		return 0;
+	if (x->forget)
+		forget_one(x->d, x->m, nodeid, 1);
+	else
+		credit_node(x->d, x->m, x->c, nodeid);
+	return 0;
+}
+
+void
+mux_client_gone(struct daemon *d, struct conn *c)
+{
+	struct mount *m = c->m, *k;
+	struct fuse_forget_one *v;
+	size_t i, n = 0;
+
+	for (k = d->mounts; k != NULL; k = k->next)
+		if (k->waiter == c)
+			k->waiter = NULL;
+	if (m == NULL)
+		return;
+	c->m = NULL;
+	for (i = 0; i < m->pending.cap; i++) {
+		struct pend *p = (struct pend *)(uintptr_t)m->pending.slots[i].v1;
+
+		if (m->pending.slots[i].used && p->c == c)
+			p->c = NULL;  /* its reply will be settled as orphaned */
+	}
+	if (m->state != M_READY && m->state != M_UNMOUNTING)
+		return;
+	/* Handles first, as the kernel does: a handle may pin its node. */
+	for (i = 0; i < c->fhs.cap; i++)
+		if (c->fhs.slots[i].used)
+			release_fh(d, m, c->fhs.slots[i].v1, c->fhs.slots[i].key,
+			    (uint32_t)c->fhs.slots[i].v2);
+	v = calloc(c->nodes.used + 1, sizeof(*v));
+	if (v == NULL)
+		return;
+	for (i = 0; i < c->nodes.cap; i++) {
+		if (!c->nodes.slots[i].used)
+			continue;
+		v[n].nodeid = c->nodes.slots[i].key;
+		v[n++].nlookup = c->nodes.slots[i].v1;
+	}
+	if (n > 0)
+		forget_many(d, m, v, n);
+	free(v);
+	dbg(d, DBG_NODES, "%s: client pid %d left; released %zu handles, forgot %zu nodes",
+	    m->target, (int)c->pid, c->fhs.used, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Client requests.                                                      */
+
+static void
+reply_err(struct daemon *d, struct conn *c, uint64_t unique, int err)
+{
+	struct fuse_out_header oh = { sizeof(oh), err, unique };
+
+	if (send_or_queue(d, &c->ep, &c->out, &oh, sizeof(oh)) < 0)
+		conn_close(d, c);
+}
+
+static void
+client_init(struct daemon *d, struct conn *c, const struct fuse_in_header *h,
+    const char *body, size_t blen)
+{
+	char buf[PF_OUT_HDR + sizeof(struct fuse_init_out)];
+	struct fuse_out_header oh = { 0, 0, h->unique };
+	const char *why;
+	size_t olen = 0;
+	int r;
+
+	if (c->state != CONN_FUSE_INIT) {
+		reply_err(d, c, h->unique, -EPROTO);
+		return;
+	}
+	r = pf_init_answer(body, blen, &c->m->p, PF_INIT_OFFER, buf + PF_OUT_HDR,
+	    &olen, &c->p, &why);
+	if (r < 0) {
+		pf_warn("%s: client pid %d: INIT: %s", c->m->target, (int)c->pid, why);
+		reply_err(d, c, h->unique, r);
+		return;
+	}
+	if (r == 0)
+		c->state = CONN_FUSE;
+	oh.len = (uint32_t)(PF_OUT_HDR + olen);
+	memcpy(buf, &oh, sizeof(oh));
+	dbg(d, DBG_INIT, "%s: client pid %d INIT 7.%u (asked 7.%u)", c->m->target,
+	    (int)c->pid, c->p.minor, c->p.peer_minor);
+	if (send_or_queue(d, &c->ep, &c->out, buf, oh.len) < 0)
+		conn_close(d, c);
+}
+
+static void
+client_forget(struct daemon *d, struct conn *c, const struct fuse_in_header *h,
+    const char *body)
+{
+	struct mount *m = c->m;
+
+	if (h->opcode == FUSE_FORGET) {
+		struct fuse_forget_in f;
+		uint64_t n;
+
+		memcpy(&f, body, sizeof(f));
+		n = debit_node(c, h->nodeid, f.nlookup);
+		if (n > 0)
+			forget_one(d, m, h->nodeid, n);
+	} else {
+		struct fuse_batch_forget_in b;
+		struct fuse_forget_one *v;
+		uint32_t i, k = 0;
+
+		memcpy(&b, body, sizeof(b));
+		v = calloc(b.count + 1, sizeof(*v));
+		if (v == NULL)
+			return;
+		memcpy(v, body + sizeof(b), (size_t)b.count * sizeof(*v));
+		for (i = 0; i < b.count; i++) {
+			uint64_t n = debit_node(c, v[i].nodeid, v[i].nlookup);
+
+			if (n > 0) {
+				v[k].nodeid = v[i].nodeid;
+				v[k++].nlookup = n;
+			}
+		}
+		if (k > 0)
+			forget_many(d, m, v, k);
+		free(v);
+	}
+}
+
+/* The pending request of c with a given client unique. */
+static struct u64slot *
+find_client_pending(struct mount *m, struct conn *c, uint64_t unique)
+{
+	size_t i;
+
+	for (i = 0; i < m->pending.cap; i++) {
+		struct u64slot *s = &m->pending.slots[i];
+		struct pend *p = (struct pend *)(uintptr_t)s->v1;
+
+		if (s->used && p->c == c && p->client_unique == unique)
+			return s;
+	}
+	return NULL;
+}
+
+static void
+client_interrupt(struct daemon *d, struct conn *c, struct fuse_in_header *h, char *buf)
+{
+	struct fuse_interrupt_in in;
+	struct u64slot *s;
+
+	memcpy(&in, buf + PF_IN_HDR, sizeof(in));
+	s = find_client_pending(c->m, c, in.unique);
+	if (s == NULL)
+		return;  /* already answered: nothing to interrupt */
+	in.unique = s->key;
+	h->unique = s->key | 1;
+	h->uid = c->uid;
+	h->gid = c->gid;
+	h->pid = (uint32_t)c->pid;
+	memcpy(buf, h, sizeof(*h));
+	memcpy(buf + PF_IN_HDR, &in, sizeof(in));
+	to_server(d, c->m, buf, h->len);
+}
+
+/* A handle the client releases must be one it holds. */
+static int
+client_release(struct conn *c, const char *body)
+{
+	struct u64slot *s;
+	uint64_t fh;
+
+	memcpy(&fh, body, sizeof(fh));
+	s = map_get(&c->fhs, fh);
+	if (s == NULL)
+		return -EBADF;
+	map_del(&c->fhs, s);
+	return 0;
+}
+
+static void
+client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
+    char *buf, size_t len)
+{
+	const struct pf_opinfo *op = pf_op(h->opcode);
+	struct mount *m = c->m;
+	struct u64slot *s;
+	struct pend *p;
+
+	if ((op->flags & PF_OPF_NODE) && h->nodeid != PF_ROOT_ID &&
+	    map_get(&c->nodes, h->nodeid) == NULL) {
+		dbg(d, DBG_NODES, "%s: pid %d used node %llu it does not hold",
+		    m->target, (int)c->pid, (unsigned long long)h->nodeid);
+		reply_err(d, c, h->unique, -ESTALE);
+		return;
+	}
+	if ((op->flags & PF_OPF_RELEASE) && client_release(c, buf + PF_IN_HDR) < 0) {
+		reply_err(d, c, h->unique, -EBADF);
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	s = p ? map_put(&m->pending, m->next_unique) : NULL;
+	if (s == NULL) {
+		free(p);
+		reply_err(d, c, h->unique, -ENOMEM);
+		return;
+	}
+	p->c = c;
+	p->client_unique = h->unique;
+	p->nodeid = h->nodeid;
+	p->opcode = h->opcode;
+	p->limit = pf_reply_limit(h->opcode, m->p.minor, buf + PF_IN_HDR, len - PF_IN_HDR);
+	s->v1 = (uint64_t)(uintptr_t)p;
+	/* The server sees who really asks, whatever the client wrote. */
+	h->unique = new_unique(m);
+	h->uid = c->uid;
+	h->gid = c->gid;
+	h->pid = (uint32_t)c->pid;
+	memcpy(buf, h, sizeof(*h));
+	dbg(d, DBG_OPS, "%s: -> %s unique %llu node %llu (pid %d)", m->target,
+	    op->name, (unsigned long long)h->unique, (unsigned long long)h->nodeid,
+	    (int)c->pid);
+	if (to_server(d, m, buf, len) < 0) {
+		map_del(&m->pending, map_get(&m->pending, h->unique));
+		reply_err(d, c, p->client_unique, -ENOTCONN);
+		free(p);
+	}
+}
+
+void
+mux_client_msg(struct daemon *d, struct conn *c, char *buf, size_t len)
+{
+	struct fuse_in_header h;
+	const char *why;
+	int err;
+
+	if (c->m == NULL || c->m->state != M_READY) {
+		conn_close(d, c);
+		return;
+	}
+	if (len < PF_IN_HDR) {
+		pf_warn("%s: client pid %d sent a truncated %zu-byte message; "
+		    "connection closed", c->m->target, (int)c->pid, len);
+		conn_close(d, c);
+		return;
+	}
+	memcpy(&h, buf, sizeof(h));
+	if (h.len != len) {
+		pf_warn_ratelimit(&c->m->warned, 10, "%s: client pid %d: message length "
+		    "field %u for a %zu-byte message", c->m->target, (int)c->pid, h.len, len);
+		reply_err(d, c, h.unique, -EINVAL);
+		return;
+	}
+	if (h.opcode == FUSE_INIT) {
+		client_init(d, c, &h, buf + PF_IN_HDR, len - PF_IN_HDR);
+		return;
+	}
+	if (c->state != CONN_FUSE) {
+		reply_err(d, c, h.unique, -EPROTO);
+		return;
+	}
+	err = pf_check_request(h.opcode, c->p.minor, 0, buf + PF_IN_HDR, len - PF_IN_HDR,
+	    &why);
+	if (err != 0) {
+		if (err != -ENOSYS)
+			pf_warn_ratelimit(&c->m->warned, 10, "%s: client pid %d: %s: %s",
+			    c->m->target, (int)c->pid, pf_op_name(h.opcode), why);
+		if (h.opcode != FUSE_FORGET && h.opcode != FUSE_BATCH_FORGET)
+			reply_err(d, c, h.unique, err);
+		return;
+	}
+	switch (h.opcode) {
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+		client_forget(d, c, &h, buf + PF_IN_HDR);
+		break;
+	case FUSE_DESTROY:
+		/* The server is perfused's to destroy; the client just leaves. */
+		reply_err(d, c, h.unique, 0);
+		break;
+	case FUSE_INTERRUPT:
+		client_interrupt(d, c, &h, buf);
+		break;
+	case FUSE_NOTIFY_REPLY:
+		break;  /* perfused sends no RETRIEVE to clients */
+	default:
+		client_forward(d, c, &h, buf, len);
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Replies from the server.                                              */
+
+/* Charge what a good reply hands out to its client. */
+static void
+account_reply(struct daemon *d, struct mount *m, struct pend *p, const char *pl,
+    size_t len)
+{
+	const struct pf_opinfo *op = pf_op(p->opcode);
+	size_t elen = pf_entry_out_size(m->p.minor);
+	uint64_t nodeid = p->nodeid, fh;
+
+	if (op->flags & PF_OPF_LOOKUP) {
+		memcpy(&nodeid, pl, sizeof(nodeid));
+		credit_node(d, m, p->c, nodeid);
+	}
+	if (op->flags & PF_OPF_OPENFH) {
+		size_t at = (op->flags & PF_OPF_LOOKUP) ? elen : 0;
+
+		if (len >= at + 8) {
+			memcpy(&fh, pl + at, sizeof(fh));
+			credit_fh(d, m, p->c, nodeid, fh, p->opcode);
+		}
+	}
+	if (p->opcode == FUSE_READDIRPLUS) {
+		struct plus_ctx x = { d, m, p->c, p->c == NULL };
+		const char *why;
+
+		pf_walk_dirents(pl, len, 1, m->p.minor, plus_entry, &x, &why);
+	}
+}
+
+static void
+init_done(struct daemon *d, struct mount *m, int32_t error, const char *pl, size_t len)
+{
+	const char *why, *strs[3] = { m->target, "", "" };
+	int err;
+
+	err = pf_init_reply(pl, len, error, PF_MINOR_MAX, PF_INIT_OFFER, 128 * 1024,
+	    &m->p, &why);
+	if (err != 0) {
+		char reason[256];
+
+		snprintf(reason, sizeof(reason), "INIT failed: %s", why);
+		pf_warn("%s: %s", m->target, reason);
+		if (m->waiter != NULL) {
+			strs[1] = m->errbuf;
+			strs[2] = reason;
+			ctl_reply(d, m->waiter, PF_CTL_REPLY, err == -EPROTO ? -EPROTO : -EIO,
+			    strs, 3);
+			m->waiter = NULL;
+		}
+		mount_unmount(d, m, NULL);
+		return;
+	}
+	pf_init_limits(&m->p, m->msgmax, &m->max_read);
+	m->state = M_READY;
+	m->deadline = 0;
+	if (m->exited && m->fs_pid == 0)
+		m->fs_pid = spawn_socket_owner(m->fs_ino, m->pid);
+	pf_info("%s: mounted: %s (FUSE 7.%u, server 7.%u, max_write %u)", m->target,
+	    m->command, m->p.minor, m->p.peer_minor, m->p.max_write);
+	if (m->waiter != NULL) {
+		strs[2] = "mounted";
+		ctl_reply(d, m->waiter, PF_CTL_REPLY, 0, strs, 3);
+		m->waiter = NULL;
+	}
+}
+
+static void
+finish_unmount(struct daemon *d, struct mount *m)
+{
+	const char *msg[1] = { "unmounted" };
+
+	if (m->waiter != NULL) {
+		ctl_reply(d, m->waiter, PF_CTL_REPLY, 0, msg, 1);
+		m->waiter = NULL;
+	}
+	mount_dead(d, m, NULL);
+}
+
+/* DESTROY was answered: close our end so the server sees the end. */
+static void
+destroyed(struct daemon *d, struct mount *m)
+{
+	ep_forget(d, &m->ep);
+	if ((m->fs_pid > 0 && kill(m->fs_pid, 0) == 0) || (!m->exited && m->pid > 0))
+		return;  /* wait for the process to go; SIGTERM at the deadline */
+	finish_unmount(d, m);
+}
+
+static void
+server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh,
+    char *buf, size_t n)
+{
+	uint64_t key = oh->unique & ~1ULL;
+	struct u64slot *s = map_get(&m->pending, key);
+	struct pend *p;
+	const char *why = NULL;
+	int err;
+
+	if (s == NULL) {
+		pf_warn_ratelimit(&m->warned, 10, "%s: reply with unique %llu nobody "
+		    "asked for, dropped", m->target, (unsigned long long)oh->unique);
+		return;
+	}
+	p = (struct pend *)(uintptr_t)s->v1;
+	if (oh->unique & 1) {
+		/* An answer to our INTERRUPT: EAGAIN means "send it again later". */
+		if (p->c != NULL && oh->error == -EAGAIN)
+			pf_debug("%s: interrupt of %s deferred by the server", m->target,
+			    pf_op_name(p->opcode));
+		return;
+	}
+	map_del(&m->pending, s);
+	dbg(d, DBG_OPS, "%s: <- %s unique %llu error %d len %zu", m->target,
+	    pf_op_name(p->opcode), (unsigned long long)oh->unique, oh->error, n - PF_OUT_HDR);
+	if (p->opcode == FUSE_INIT) {
+		init_done(d, m, oh->error, buf + PF_OUT_HDR, n - PF_OUT_HDR);
+	} else if (p->opcode == FUSE_DESTROY) {
+		destroyed(d, m);
+	} else {
+		err = pf_check_reply(p->opcode, m->p.minor, oh->error, n - PF_OUT_HDR,
+		    p->limit, &why);
+		if (err == 0 && oh->error == 0 && p->opcode == FUSE_READDIRPLUS &&
+		    pf_walk_dirents(buf + PF_OUT_HDR, n - PF_OUT_HDR, 1, m->p.minor, NULL,
+		    NULL, &why) < 0)
+			err = -EIO;
+		if (err != 0) {
+			pf_warn_ratelimit(&m->warned, 10, "%s: bad reply to %s: %s",
+			    m->target, pf_op_name(p->opcode), why);
+			if (p->c != NULL)
+				reply_err(d, p->c, p->client_unique, -EIO);
+		} else {
+			if (oh->error == 0)
+				account_reply(d, m, p, buf + PF_OUT_HDR, n - PF_OUT_HDR);
+			if (p->c != NULL) {
+				struct fuse_out_header out = *oh;
+
+				out.unique = p->client_unique;
+				memcpy(buf, &out, sizeof(out));
+				err = send_or_queue(d, &p->c->ep, &p->c->out, buf, n);
+				if (err == -EMSGSIZE) {
+					pf_warn_ratelimit(&m->warned, 10, "%s: %zu-byte reply "
+					    "too large for client pid %d's socket", m->target,
+					    n, (int)p->c->pid);
+					reply_err(d, p->c, p->client_unique, -EIO);
+				} else if (err < 0) {
+					conn_close(d, p->c);
+				}
+			}
+		}
+	}
+	free(p);
+}
+
+static void
+server_msg(struct daemon *d, struct mount *m, char *buf, size_t n)
+{
+	struct fuse_out_header oh;
+
+	if (n < sizeof(oh)) {
+		pf_warn_ratelimit(&m->warned, 10, "%s: %zu bytes of garbage from the "
+		    "filesystem, dropped", m->target, n);
+		return;
+	}
+	memcpy(&oh, buf, sizeof(oh));
+	if (oh.len != n) {
+		struct u64slot *s = map_get(&m->pending, oh.unique);
+
+		pf_warn_ratelimit(&m->warned, 10, "%s: message length field %u for a "
+		    "%zu-byte message, dropped", m->target, oh.len, n);
+		/* If it names a request, that request fails rather than hangs. */
+		if (s != NULL && !(oh.unique & 1)) {
+			struct pend *p = (struct pend *)(uintptr_t)s->v1;
+
+			map_del(&m->pending, s);
+			if (p->c != NULL)
+				reply_err(d, p->c, p->client_unique, -EIO);
+			else if (p->opcode == FUSE_INIT)
+				init_done(d, m, -EIO, NULL, 0);
+			free(p);
+		}
+		return;
+	}
+	if (oh.unique == 0) {
+		dbg(d, DBG_OPS, "%s: notification %s (%zu bytes) ignored", m->target,
+		    pf_notify_name(oh.error), n);
+		return;
+	}
+	server_reply(d, m, &oh, buf, n);
+}
+
+static void
+server_event(struct daemon *d, struct endpoint *ep, uint32_t events)
+{
+	struct mount *m = (struct mount *)ep;
+	int budget = 64;
+
+	if (m->state == M_DEAD)
+		return;
+	if ((events & EPOLLOUT) && m->out.head != NULL) {
+		while (m->out.head != NULL) {
+			struct outmsg *o = m->out.head;
+			ssize_t n = send(ep->fd, o->data, o->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			if (n < 0 && (errno == EAGAIN || errno == ENOBUFS))
+				break;
+			if (n < 0) {
+				mount_dead(d, m, "the filesystem's socket failed");
+				return;
+			}
+			m->out.head = o->next;
+			m->out.bytes -= o->len;
+			free(o);
+		}
+		if (m->out.head == NULL) {
+			m->out.tail = NULL;
+			ep_watch(d, ep, EPOLLIN);
+		}
+	}
+	while ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && budget-- > 0 && ep->fd >= 0) {
+		ssize_t n = recv(ep->fd, d->rbuf, RBUF_SIZE, MSG_TRUNC | MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			mount_dead(d, m, n == 0 ? "the filesystem closed its connection"
+			    : strerror(errno));
+			return;
+		}
+		if ((size_t)n > RBUF_SIZE) {
+			pf_warn_ratelimit(&m->warned, 10, "%s: %zd-byte message from the "
+			    "filesystem too large, dropped", m->target, n);
+			continue;
+		}
+		server_msg(d, m, d->rbuf, (size_t)n);
+		if (m->state == M_DEAD)
+			return;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The filesystem's stderr.                                              */
+
+static void
+stderr_event(struct daemon *d, struct endpoint *ep, uint32_t events)
+{
+	struct mount *m = (struct mount *)(void *)((char *)ep - offsetof(struct mount, errp));
+	char buf[4096];
+	ssize_t n;
+
+	(void)events;
+	while ((n = read(ep->fd, buf, sizeof(buf) - 1)) > 0) {
+		size_t room = sizeof(m->errbuf) - 1 - m->errlen;
+
+		buf[n] = '\0';
+		if (m->state == M_STARTING) {
+			if ((size_t)n > room)
+				n = (ssize_t)room;
+			memcpy(m->errbuf + m->errlen, buf, (size_t)n);
+			m->errlen += (size_t)n;
+			m->errbuf[m->errlen] = '\0';
+		} else {
+			pf_info("%s: filesystem says: %.*s", m->target,
+			    (int)(n > 0 && buf[n - 1] == '\n' ? n - 1 : n), buf);
+		}
+	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		ep_forget(d, ep);
+}
+
+/* ------------------------------------------------------------------ */
+/* Mount life.                                                           */
+
+static int
+parse_opts(struct mount *m, const char *opts, char **target, const char **why)
+{
+	char *copy = strdup(opts), *tok, *save = NULL;
+
+	if (copy == NULL)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (strncmp(tok, "target=", 7) == 0 && tok[7] == '/') {
+			free(*target);
+			*target = strdup(tok + 7);
+		} else if (strncmp(tok, "init_timeout=", 13) == 0 && atoi(tok + 13) > 0) {
+			m->init_timeout = atoi(tok + 13);
+		} else {
+			*why = "unknown or malformed mount option (perfuse takes "
+			    "target=/ABS/PATH and init_timeout=SECONDS)";
+			free(copy);
+			return -EINVAL;
+		}
+	}
+	free(copy);
+	return 0;
+}
+
+static void
+mount_free(struct mount *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->pending.cap; i++)
+		if (m->pending.slots[i].used)
+			free((void *)(uintptr_t)m->pending.slots[i].v1);
+	map_free(&m->pending);
+	while (m->out.head != NULL) {
+		struct outmsg *o = m->out.head;
+
+		m->out.head = o->next;
+		free(o);
+	}
+	free(m->target);
+	free(m->command);
+	free(m);
+}
+
+int
+mount_start(struct daemon *d, struct conn *c, const char *opts, const char *cwd,
+    char **argv, char **envp, const char **why)
+{
+	struct fuse_init_in in;
+	struct spawn s;
+	struct mount *m;
+	char *target = NULL;
+	int err;
+
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return -ENOMEM;
+	m->init_timeout = DEFAULT_INIT_TIMEOUT;
+	m->ep.fd = m->errp.fd = -1;
+	s.mp_index = spawn_find_mountpoint(argv);
+	if (s.mp_index < 1) {
+		*why = "the filesystem's command line has no mountpoint argument";
+		free(m);
+		return -EINVAL;
+	}
+	err = parse_opts(m, opts, &target, why);
+	if (err == 0 && target == NULL)
+		target = spawn_abspath(cwd, argv[s.mp_index]);
+	m->target = target;
+	m->command = spawn_join(argv);
+	if (err == 0 && (m->target == NULL || m->command == NULL))
+		err = -ENOMEM;
+	if (err == 0 && mount_find(d, m->target) != NULL) {
+		*why = "already a perfuse mount";
+		err = -EBUSY;
+	}
+	if (err != 0) {
+		mount_free(m);
+		return err;
+	}
+	s.argv = argv;
+	s.envp = envp;
+	s.cwd = cwd;
+	s.uid = c->uid;
+	s.gid = c->gid;
+	err = spawn_fs(&s, &m->ep.fd, &m->errp.fd, &m->pid, &m->fs_ino);
+	if (err != 0) {
+		*why = "cannot start the filesystem";
+		mount_free(m);
+		return err;
+	}
+	m->d = d;
+	m->uid = c->uid;
+	m->gid = c->gid;
+	m->msgmax = pf_sock_setbuf(m->ep.fd, PF_MAX_MAX_PAGES * 4096);
+	m->p.minor = PF_MINOR_MAX;
+	m->next_unique = 2;
+	m->ep.handler = server_event;
+	m->errp.handler = stderr_event;
+	m->state = M_STARTING;
+	m->waiter = c;
+	m->deadline = time(NULL) + m->init_timeout;
+	m->next = d->mounts;
+	d->mounts = m;
+	ep_watch(d, &m->ep, EPOLLIN);
+	ep_watch(d, &m->errp, EPOLLIN);
+	pf_info("%s: starting %s (pid %d)", m->target, m->command, (int)m->pid);
+	internal_request(d, m, FUSE_INIT, 0, &in,
+	    pf_init_request(&in, PF_MINOR_MAX, PF_INIT_OFFER, 128 * 1024));
+	return 0;
+}
+
+/* Fail a mount that never answered INIT; the reason reaches the waiter. */
+static void
+mount_fail(struct daemon *d, struct mount *m, int err, const char *reason)
+{
+	const char *strs[3] = { m->target, m->errbuf, reason };
+
+	if (m->errp.fd >= 0)
+		stderr_event(d, &m->errp, EPOLLIN);  /* collect what is left */
+	pf_warn("%s: %s", m->target, reason);
+	if (m->waiter != NULL) {
+		ctl_reply(d, m->waiter, PF_CTL_REPLY, err, strs, 3);
+		m->waiter = NULL;
+	}
+}
+
+/* The server is gone: everyone waiting hears so, and the mount goes. */
+static void
+mount_dead(struct daemon *d, struct mount *m, const char *why)
+{
+	struct mount **pp;
+	struct conn *c, *next;
+	size_t i;
+
+	if (m->state == M_DEAD)
+		return;
+	if (m->state == M_STARTING) {
+		char reason[256];
+
+		if (m->errp.fd >= 0)
+			stderr_event(d, &m->errp, EPOLLIN);
+		if (m->exited && WIFEXITED(m->exit_status))
+			snprintf(reason, sizeof(reason), "the filesystem exited with status "
+			    "%d before answering INIT", WEXITSTATUS(m->exit_status));
+		else if (m->exited && WIFSIGNALED(m->exit_status))
+			snprintf(reason, sizeof(reason), "the filesystem was killed by "
+			    "signal %d before answering INIT", WTERMSIG(m->exit_status));
+		else
+			snprintf(reason, sizeof(reason), "the filesystem closed its "
+			    "connection before answering INIT");
+		mount_fail(d, m, -ECONNABORTED, reason);
+	} else if (why != NULL && m->state == M_READY) {
+		pf_warn("%s: %s; the mount is gone", m->target, why);
+	}
+	m->state = M_DEAD;
+	for (i = 0; i < m->pending.cap; i++) {
+		struct pend *p = (struct pend *)(uintptr_t)m->pending.slots[i].v1;
+
+		if (m->pending.slots[i].used && p->c != NULL)
+			reply_err(d, p->c, p->client_unique, -ENOTCONN);
+	}
+	for (c = d->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->m == m)
+			conn_close(d, c);
+	}
+	if (m->waiter != NULL) {
+		const char *msg[1] = { "unmounted" };
+
+		ctl_reply(d, m->waiter, PF_CTL_REPLY, 0, msg, 1);
+		m->waiter = NULL;
+	}
+	ep_forget(d, &m->ep);
+	if (m->errp.fd >= 0)
+		stderr_event(d, &m->errp, EPOLLIN);
+	ep_forget(d, &m->errp);
+	for (pp = &d->mounts; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == m) {
+			*pp = m->next;
+			break;
+		}
+	}
+	if (m->state == M_DEAD)
+		pf_info("%s: mount ended", m->target);
+	m->next = d->mgraveyard;
+	d->mgraveyard = m;
+}
+
+void
+mount_bury(struct daemon *d)
+{
+	while (d->mgraveyard != NULL) {
+		struct mount *m = d->mgraveyard;
+
+		d->mgraveyard = m->next;
+		mount_free(m);
+	}
+}
+
+void
+mount_unmount(struct daemon *d, struct mount *m, struct conn *waiter)
+{
+	struct conn *c, *next;
+
+	if (m->state == M_UNMOUNTING) {
+		const char *msg[1] = { "already being unmounted" };
+
+		if (waiter != NULL)
+			ctl_reply(d, waiter, PF_CTL_REPLY, -EBUSY, msg, 1);
+		return;
+	}
+	if (m->state == M_STARTING) {
+		mount_fail(d, m, -ECONNABORTED, "unmounted before it answered INIT");
+		if (m->pid > 0 && !m->exited)
+			kill(m->pid, SIGTERM);
+		m->waiter = waiter;
+		mount_dead(d, m, NULL);
+		return;
+	}
+	m->state = M_UNMOUNTING;
+	m->waiter = waiter;
+	for (c = d->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->m == m)
+			conn_close(d, c);  /* RELEASEs and FORGETs what it held */
+	}
+	m->deadline = time(NULL) + TERM_GRACE;
+	if (internal_request(d, m, FUSE_DESTROY, PF_ROOT_ID, NULL, 0) < 0)
+		destroyed(d, m);
+}
+
+static void
+signal_fs(struct mount *m, int sig)
+{
+	if (m->fs_pid > 0)
+		kill(m->fs_pid, sig);
+	if (m->pid > 0 && !m->exited)
+		kill(m->pid, sig);
+}
+
+void
+mount_tick(struct daemon *d, time_t now)
+{
+	struct mount *m, *next;
+
+	for (m = d->mounts; m != NULL; m = next) {
+		next = m->next;
+		if (m->deadline == 0 || now < m->deadline)
+			continue;
+		if (m->state == M_STARTING) {
+			char reason[128];
+
+			snprintf(reason, sizeof(reason), "the filesystem did not answer INIT "
+			    "within %d s", m->init_timeout);
+			mount_fail(d, m, -ETIMEDOUT, reason);
+			signal_fs(m, SIGKILL);
+			mount_dead(d, m, NULL);
+		} else if (m->state == M_UNMOUNTING && !m->termed) {
+			pf_warn("%s: the filesystem did not exit %d s after DESTROY; "
+			    "sending SIGTERM", m->target, TERM_GRACE);
+			signal_fs(m, SIGTERM);
+			ep_forget(d, &m->ep);
+			m->termed = 1;
+			m->deadline = now + KILL_GRACE;
+		} else if (m->state == M_UNMOUNTING) {
+			pf_warn("%s: the filesystem ignored SIGTERM; sending SIGKILL",
+			    m->target);
+			signal_fs(m, SIGKILL);
+			finish_unmount(d, m);
+		}
+	}
+}
+
+void
+mount_child_exited(struct daemon *d, pid_t pid, int status)
+{
+	struct mount *m;
+
+	for (m = d->mounts; m != NULL; m = m->next) {
+		if (m->pid == pid) {
+			m->exited = 1;
+			m->exit_status = status;
+			dbg(d, DBG_FS, "%s: process %d exited (status 0x%x)", m->target,
+			    (int)pid, status);
+			/* A failed start: no need to wait for INIT's deadline. */
+			if (m->state == M_STARTING &&
+			    !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+				mount_dead(d, m, NULL);
+			else if (m->state == M_READY && m->fs_pid == 0)
+				m->fs_pid = spawn_socket_owner(m->fs_ino, pid);
+			else if (m->state == M_UNMOUNTING && m->ep.fd < 0 &&
+			    (m->fs_pid <= 0 || kill(m->fs_pid, 0) < 0))
+				finish_unmount(d, m);
+			return;
+		}
+		if (m->fs_pid == pid) {
+			dbg(d, DBG_FS, "%s: filesystem process %d exited", m->target, (int)pid);
+			m->fs_pid = -1;
+			if (m->state == M_UNMOUNTING && m->ep.fd < 0)
+				finish_unmount(d, m);
+			return;
+		}
+	}
+}

@@ -1,0 +1,882 @@
+/*
+ * perfused.c - the daemon: command line, its socket, the event loop and
+ * the control protocol.  The FUSE relay itself is in mux.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "log.h"
+#include "perfused.h"
+#include "sock.h"
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} categories[] = {
+	{ "init", DBG_INIT }, { "ops", DBG_OPS }, { "nodes", DBG_NODES },
+	{ "ctl", DBG_CTL }, { "fs", DBG_FS },
+	{ "all", DBG_INIT | DBG_OPS | DBG_NODES | DBG_CTL | DBG_FS },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: perfused [-f] [-d CATEGORIES] [-s SOCKET]\n"
+	    "  -f             stay in the foreground, log to stderr\n"
+	    "  -d CATEGORIES  trace: init,ops,nodes,ctl,fs or all\n"
+	    "  -s SOCKET      listen on SOCKET instead of the default\n");
+}
+
+/* ------------------------------------------------------------------ */
+/* Logging.                                                              */
+
+static void
+log_hook(enum perfuse_log_level level, const char *msg, void *arg)
+{
+	static const char *names[] = { "error", "warning", "info", "debug" };
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+
+	(void)arg;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ld perfused: %s: %s\n", when, ts.tv_nsec / 1000000,
+	    names[level], msg);
+}
+
+void
+dbg(struct daemon *d, unsigned cat, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!(d->debug & cat))
+		return;
+	va_start(ap, fmt);
+	pf_vlog(PERFUSE_LOG_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+static int
+parse_debug(const char *arg, unsigned *out)
+{
+	char *copy = strdup(arg), *tok, *save = NULL;
+	size_t i;
+
+	if (copy == NULL)
+		return -1;
+	for (tok = strtok_r(copy, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < sizeof(categories) / sizeof(categories[0]); i++)
+			if (strcmp(tok, categories[i].name) == 0)
+				break;
+		if (i == sizeof(categories) / sizeof(categories[0])) {
+			fprintf(stderr, "perfused: -d: unknown trace category '%s' "
+			    "(init, ops, nodes, ctl, fs, all)\n", tok);
+			free(copy);
+			return -1;
+		}
+		*out |= categories[i].bit;
+	}
+	free(copy);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Endpoints and output queues.                                          */
+
+void
+ep_watch(struct daemon *d, struct endpoint *ep, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ep };
+
+	if (ep->events == events)
+		return;
+	if (epoll_ctl(d->epfd, ep->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+	    ep->fd, &ev) < 0)
+		pf_warn("epoll_ctl: %s", strerror(errno));
+	ep->events = events;
+}
+
+void
+ep_forget(struct daemon *d, struct endpoint *ep)
+{
+	if (ep->fd < 0)
+		return;
+	if (ep->events)
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, ep->fd, NULL);
+	close(ep->fd);
+	ep->fd = -1;
+	ep->events = 0;
+}
+
+static void
+outq_free(struct outq *q)
+{
+	while (q->head != NULL) {
+		struct outmsg *m = q->head;
+
+		q->head = m->next;
+		free(m);
+	}
+	q->tail = NULL;
+	q->bytes = 0;
+}
+
+/*
+ * Send one datagram, or queue it behind those already waiting.
+ * Returns 0, or -EPIPE when the peer is gone, -ENOBUFS when the peer has
+ * stopped reading for too long.
+ */
+int
+send_or_queue(struct daemon *d, struct endpoint *ep, struct outq *q,
+    const void *buf, size_t len)
+{
+	struct outmsg *m;
+
+	if (ep->fd < 0)
+		return -EPIPE;
+	if (q->head == NULL) {
+		ssize_t n = send(ep->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n == (ssize_t)len)
+			return 0;
+		if (n >= 0)
+			return -EIO;
+		if (errno == EMSGSIZE)
+			return -EMSGSIZE;
+		if (errno != EAGAIN && errno != ENOBUFS)
+			return -EPIPE;
+	}
+	if (q->bytes + len > OUTQ_MAX)
+		return -ENOBUFS;
+	m = malloc(sizeof(*m) + len);
+	if (m == NULL)
+		return -ENOBUFS;
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->data, buf, len);
+	if (q->tail)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+	q->bytes += len;
+	ep_watch(d, ep, ep->events | EPOLLOUT);
+	return 0;
+}
+
+/* Send what is queued; stop watching EPOLLOUT once empty. */
+static int
+outq_flush(struct daemon *d, struct endpoint *ep, struct outq *q)
+{
+	while (q->head != NULL) {
+		struct outmsg *m = q->head;
+		ssize_t n = send(ep->fd, m->data, m->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EAGAIN || errno == ENOBUFS))
+			return 0;
+		if (n < 0)
+			return -EPIPE;
+		q->head = m->next;
+		q->bytes -= m->len;
+		free(m);
+	}
+	q->tail = NULL;
+	ep_watch(d, ep, ep->events & ~(uint32_t)EPOLLOUT);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* u64map.                                                               */
+
+static size_t
+map_hash(uint64_t key, size_t cap)
+{
+	return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 20) & (cap - 1);
+}
+
+struct u64slot *
+map_get(struct u64map *m, uint64_t key)
+{
+	size_t i;
+
+	if (m->cap == 0)
+		return NULL;
+	for (i = map_hash(key, m->cap); m->slots[i].used; i = (i + 1) & (m->cap - 1))
+		if (m->slots[i].key == key)
+			return &m->slots[i];
+	return NULL;
+}
+
+static int
+map_grow(struct u64map *m)
+{
+	size_t ncap = m->cap ? m->cap * 2 : 16, i;
+	struct u64slot *ns = calloc(ncap, sizeof(*ns));
+
+	if (ns == NULL)
+		return -1;
+	for (i = 0; i < m->cap; i++) {
+		size_t j;
+
+		if (!m->slots[i].used)
+			continue;
+		for (j = map_hash(m->slots[i].key, ncap); ns[j].used; j = (j + 1) & (ncap - 1))
+			;
+		ns[j] = m->slots[i];
+	}
+	free(m->slots);
+	m->slots = ns;
+	m->cap = ncap;
+	return 0;
+}
+
+struct u64slot *
+map_put(struct u64map *m, uint64_t key)
+{
+	struct u64slot *s = map_get(m, key);
+	size_t i;
+
+	if (s != NULL)
+		return s;
+	if ((m->used + 1) * 4 > m->cap * 3 && map_grow(m) < 0)
+		return NULL;
+	for (i = map_hash(key, m->cap); m->slots[i].used; i = (i + 1) & (m->cap - 1))
+		;
+	s = &m->slots[i];
+	memset(s, 0, sizeof(*s));
+	s->used = 1;
+	s->key = key;
+	m->used++;
+	return s;
+}
+
+void
+map_del(struct u64map *m, struct u64slot *s)
+{
+	size_t i = (size_t)(s - m->slots), j = i;
+
+	s->used = 0;
+	m->used--;
+	for (;;) {
+		size_t k;
+
+		j = (j + 1) & (m->cap - 1);
+		if (!m->slots[j].used)
+			return;
+		k = map_hash(m->slots[j].key, m->cap);
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		m->slots[i] = m->slots[j];
+		m->slots[j].used = 0;
+		i = j;
+	}
+}
+
+void
+map_free(struct u64map *m)
+{
+	free(m->slots);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ------------------------------------------------------------------ */
+/* Client connections and the control protocol.                          */
+
+int
+ctl_reply(struct daemon *d, struct conn *c, uint32_t type, int32_t error,
+    const char *const *strs, uint32_t n)
+{
+	char buf[PF_CTL_MAX];
+	long len = pf_ctl_encode(buf, sizeof(buf), type, error, strs, n);
+
+	if (len < 0)
+		return (int)len;
+	dbg(d, DBG_CTL, "ctl: reply type %u error %d to pid %d", type, error, (int)c->pid);
+	return send_or_queue(d, &c->ep, &c->out, buf, (size_t)len);
+}
+
+void
+conn_close(struct daemon *d, struct conn *c)
+{
+	struct conn **pp;
+
+	if (c->dead)
+		return;
+	c->dead = 1;
+	mux_client_gone(d, c);
+	ep_forget(d, &c->ep);
+	outq_free(&c->out);
+	map_free(&c->nodes);
+	map_free(&c->fhs);
+	for (pp = &d->conns; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	/* Events of this round may still name c: free it after the round. */
+	c->next = d->graveyard;
+	d->graveyard = c;
+}
+
+/* A mount is visible to its owner, and to root. */
+static int
+may_use(const struct conn *c, const struct mount *m)
+{
+	return c->uid == 0 || c->uid == m->uid;
+}
+
+static void
+ctl_list(struct daemon *d, struct conn *c)
+{
+	struct mount *m;
+
+	for (m = d->mounts; m != NULL; m = m->next) {
+		char pid[24], minor[16], uid[16], clients[16];
+		const char *strs[6] = { m->target, m->command, pid, minor, uid, clients };
+		struct conn *k;
+		unsigned n = 0;
+
+		if (!may_use(c, m) || m->state != M_READY)
+			continue;
+		for (k = d->conns; k != NULL; k = k->next)
+			n += k->m == m;
+		snprintf(pid, sizeof(pid), "%ld", (long)(m->fs_pid ? m->fs_pid : m->pid));
+		snprintf(minor, sizeof(minor), "%u", m->p.minor);
+		snprintf(uid, sizeof(uid), "%u", (unsigned)m->uid);
+		snprintf(clients, sizeof(clients), "%u", n);
+		ctl_reply(d, c, PF_CTL_ENTRY, 0, strs, 6);
+	}
+	ctl_reply(d, c, PF_CTL_END, 0, NULL, 0);
+}
+
+/* Find a mount the client may use; replies with the error itself. */
+static struct mount *
+ctl_mount_arg(struct daemon *d, struct conn *c, const char *target)
+{
+	struct mount *m = mount_find(d, target);
+	const char *msg[1];
+
+	if (m == NULL || m->state == M_DEAD || m->state == M_STARTING) {
+		msg[0] = "no such perfuse mount";
+		ctl_reply(d, c, PF_CTL_REPLY, -ENOENT, msg, 1);
+		return NULL;
+	}
+	if (!may_use(c, m)) {
+		msg[0] = "the mount belongs to another user";
+		ctl_reply(d, c, PF_CTL_REPLY, -EACCES, msg, 1);
+		return NULL;
+	}
+	return m;
+}
+
+static void
+ctl_attach(struct daemon *d, struct conn *c, const char *target)
+{
+	struct mount *m = ctl_mount_arg(d, c, target);
+	const char *ok[1] = { "attached" };
+
+	if (m == NULL)
+		return;
+	if (m->state != M_READY) {
+		const char *msg[1] = { "the mount is being unmounted" };
+
+		ctl_reply(d, c, PF_CTL_REPLY, -ENOENT, msg, 1);
+		return;
+	}
+	c->m = m;
+	c->state = CONN_FUSE_INIT;
+	dbg(d, DBG_CTL, "ctl: pid %d attached to %s", (int)c->pid, m->target);
+	ctl_reply(d, c, PF_CTL_REPLY, 0, ok, 1);
+}
+
+static void
+ctl_mount(struct daemon *d, struct conn *c, const char **strs, int n)
+{
+	const char *why = NULL;
+	char **argv, **envp;
+	long argc;
+	char *end;
+	int err, i;
+
+	argc = n >= 3 ? strtol(strs[2], &end, 10) : -1;
+	if (argc < 1 || *end != '\0' || argc > n - 3) {
+		const char *msg[2] = { "", "malformed MOUNT request" };
+
+		ctl_reply(d, c, PF_CTL_REPLY, -EINVAL, msg, 2);
+		return;
+	}
+	argv = calloc((size_t)argc + 1, sizeof(*argv));
+	envp = calloc((size_t)(n - 3 - argc) + 1, sizeof(*envp));
+	if (argv == NULL || envp == NULL) {
+		free(argv);
+		free(envp);
+		return;
+	}
+	for (i = 0; i < argc; i++)
+		argv[i] = (char *)(uintptr_t)strs[3 + i];
+	for (i = 0; i < n - 3 - argc; i++)
+		envp[i] = (char *)(uintptr_t)strs[3 + argc + i];
+	err = mount_start(d, c, strs[0], strs[1], argv, envp, &why);
+	if (err != 0) {
+		const char *msg[2] = { "", why ? why : strerror(-err) };
+
+		ctl_reply(d, c, PF_CTL_REPLY, err, msg, 2);
+	}
+	free(argv);
+	free(envp);
+}
+
+static void
+ctl_message(struct daemon *d, struct conn *c, const char *buf, size_t len)
+{
+	const char **strs = calloc(PF_CTL_MAXSTR, sizeof(*strs));
+	struct pf_ctl_hdr h;
+	const char *why;
+	int n;
+
+	if (strs == NULL)
+		return;
+	n = pf_ctl_decode(buf, len, &h, strs, PF_CTL_MAXSTR, &why);
+	if (n < 0) {
+		pf_warn("client pid %d: %s; connection closed", (int)c->pid, why);
+		conn_close(d, c);
+		free(strs);
+		return;
+	}
+	dbg(d, DBG_CTL, "ctl: request type %u from pid %d uid %u", h.type,
+	    (int)c->pid, (unsigned)c->uid);
+	switch (h.type) {
+	case PF_CTL_PING:
+		ctl_reply(d, c, PF_CTL_REPLY, 0, NULL, 0);
+		break;
+	case PF_CTL_MOUNT:
+		ctl_mount(d, c, strs, n);
+		break;
+	case PF_CTL_UMOUNT:
+		if (n == 1) {
+			struct mount *m = ctl_mount_arg(d, c, strs[0]);
+
+			if (m != NULL)
+				mount_unmount(d, m, c);
+			break;
+		}
+		/* FALLTHROUGH */
+	case PF_CTL_ATTACH:
+		if (h.type == PF_CTL_ATTACH && n == 1) {
+			ctl_attach(d, c, strs[0]);
+			break;
+		}
+		/* FALLTHROUGH */
+	default: {
+		const char *msg[1] = { "malformed control request" };
+
+		ctl_reply(d, c, PF_CTL_REPLY, -EINVAL, msg, 1);
+		break;
+	}
+	case PF_CTL_LIST:
+		ctl_list(d, c);
+		break;
+	}
+	free(strs);
+}
+
+static void
+conn_event(struct daemon *d, struct endpoint *ep, uint32_t events)
+{
+	struct conn *c = (struct conn *)ep;
+	int budget = 64;
+
+	if (c->dead)
+		return;
+	if ((events & EPOLLOUT) && outq_flush(d, ep, &c->out) < 0) {
+		conn_close(d, c);
+		return;
+	}
+	while ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && budget-- > 0) {
+		ssize_t n = recv(ep->fd, d->rbuf, RBUF_SIZE, MSG_TRUNC | MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			conn_close(d, c);
+			return;
+		}
+		if ((size_t)n > RBUF_SIZE) {
+			pf_warn("client pid %d: %zd-byte message too large; "
+			    "connection closed", (int)c->pid, n);
+			conn_close(d, c);
+			return;
+		}
+		if (c->state == CONN_CTL)
+			ctl_message(d, c, d->rbuf, (size_t)n);
+		else
+			mux_client_msg(d, c, d->rbuf, (size_t)n);
+		if (c->dead || ep->fd < 0)
+			return;
+	}
+}
+
+static void
+accept_event(struct daemon *d, struct endpoint *ep, uint32_t events)
+{
+	(void)events;
+	for (;;) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		struct conn *c;
+		int fd = accept4(ep->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				pf_warn("accept: %s", strerror(errno));
+			return;
+		}
+		/* Every peer is known by its credentials, never by what it says. */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		    (c = calloc(1, sizeof(*c))) == NULL) {
+			close(fd);
+			continue;
+		}
+		/* Room for the largest reply perfused relays to it. */
+		pf_sock_setbuf(fd, PF_MAX_MAX_PAGES * 4096);
+		c->ep.fd = fd;
+		c->ep.handler = conn_event;
+		c->uid = cred.uid;
+		c->gid = cred.gid;
+		c->pid = cred.pid;
+		c->state = CONN_CTL;
+		c->next = d->conns;
+		d->conns = c;
+		ep_watch(d, &c->ep, EPOLLIN);
+		dbg(d, DBG_CTL, "ctl: connection from pid %d uid %u", (int)c->pid,
+		    (unsigned)c->uid);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Signals.                                                              */
+
+static void
+sig_event(struct daemon *d, struct endpoint *ep, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(ep->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			int status;
+			pid_t pid;
+
+			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+				mount_child_exited(d, pid, status);
+		} else if (!d->stopping) {
+			struct mount *m;
+
+			pf_info("signal %d: unmounting everything and exiting",
+			    (int)si.ssi_signo);
+			d->stopping = 1;
+			for (m = d->mounts; m != NULL; m = m->next)
+				if (m->state == M_READY || m->state == M_STARTING)
+					mount_unmount(d, m, NULL);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Set-up.                                                               */
+
+/* The socket's directory: ours, 0700, and never a symlink. */
+static int
+make_sockdir(const char *sockpath)
+{
+	char *dir = strdup(sockpath), *slash;
+	struct stat st;
+
+	if (dir == NULL)
+		return -1;
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir) {
+		free(dir);
+		return 0;
+	}
+	*slash = '\0';
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "perfused: %s: %s\n", dir, strerror(errno));
+		free(dir);
+		return -1;
+	}
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+		fprintf(stderr, "perfused: %s: not a directory owned by uid %u\n", dir,
+		    (unsigned)geteuid());
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	return 0;
+}
+
+/* One perfused per socket: a lock beside it says who owns the path. */
+static int
+take_lock(const char *sockpath)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.lock", sockpath);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "perfused: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return -2;
+	}
+	return fd;
+}
+
+static int
+open_listen(const char *sockpath)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	if (strlen(sockpath) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "perfused: %s: socket path too long\n", sockpath);
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "perfused: socket: %s\n", strerror(errno));
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	strcpy(sa.sun_path, sockpath);
+	unlink(sockpath);  /* stale: we hold the lock */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(sockpath, 0666) < 0 || listen(fd, 64) < 0) {
+		fprintf(stderr, "perfused: %s: %s\n", sockpath, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+open_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/*
+ * Detach from the terminal.  The parent waits on a pipe until the daemon
+ * listens, so that whoever started us can connect as soon as we return.
+ */
+static int
+daemonize(const char *sockpath, int *ready_fd)
+{
+	char logpath[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+	int p[2], fd;
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		close(p[1]);
+		_exit(read(p[0], &c, 1) == 1 ? 0 : 1);
+	}
+	close(p[0]);
+	setsid();
+	snprintf(logpath, sizeof(logpath), "%s.log", sockpath);
+	fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0) {
+		dup2(fd, 2);
+		close(fd);
+	}
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		if (fd > 2)
+			close(fd);
+	}
+	*ready_fd = p[1];
+	return 0;
+}
+
+/* Free what was closed during the last round of events. */
+static void
+bury(struct daemon *d)
+{
+	while (d->graveyard != NULL) {
+		struct conn *c = d->graveyard;
+
+		d->graveyard = c->next;
+		free(c);
+	}
+	mount_bury(d);
+}
+
+static int
+next_timeout(struct daemon *d)
+{
+	struct mount *m;
+
+	for (m = d->mounts; m != NULL; m = m->next)
+		if (m->deadline != 0)
+			return 250;
+	return d->stopping ? 250 : -1;
+}
+
+static void
+run(struct daemon *d)
+{
+	struct epoll_event evs[64];
+
+	while (!d->stopping || d->mounts != NULL) {
+		int i, n = epoll_wait(d->epfd, evs, 64, next_timeout(d));
+
+		if (n < 0 && errno != EINTR) {
+			pf_err("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			struct endpoint *ep = evs[i].data.ptr;
+
+			ep->handler(d, ep, evs[i].events);
+		}
+		mount_tick(d, time(NULL));
+		bury(d);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", required_argument, NULL, 'd' },
+		{ "socket", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char defsock[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct daemon d;
+	int opt, lockfd, ready = -1;
+
+	memset(&d, 0, sizeof(d));
+	while ((opt = getopt_long(argc, argv, "hfd:s:", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'f':
+			d.foreground = 1;
+			break;
+		case 'd':
+			if (parse_debug(optarg, &d.debug) < 0)
+				return 2;
+			break;
+		case 's':
+			d.sockpath = optarg;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (d.sockpath == NULL) {
+		if (perfuse_default_socket(defsock, sizeof(defsock)) < 0) {
+			fprintf(stderr, "perfused: default socket path too long\n");
+			return 1;
+		}
+		d.sockpath = defsock;
+	}
+	if (make_sockdir(d.sockpath) < 0)
+		return 1;
+	lockfd = take_lock(d.sockpath);
+	if (lockfd == -2) {
+		fprintf(stderr, "perfused: %s: another perfused serves this socket\n",
+		    d.sockpath);
+		return 0;
+	}
+	if (lockfd < 0)
+		return 1;
+	perfuse_set_log(log_hook, NULL);
+	d.listen.fd = open_listen(d.sockpath);
+	if (d.listen.fd < 0)
+		return 1;
+	d.listen.handler = accept_event;
+	d.sig.fd = open_signals();
+	d.sig.handler = sig_event;
+	d.epfd = epoll_create1(EPOLL_CLOEXEC);
+	d.rbuf = malloc(RBUF_SIZE);
+	if (d.sig.fd < 0 || d.epfd < 0 || d.rbuf == NULL) {
+		fprintf(stderr, "perfused: cannot set up: %s\n", strerror(errno));
+		return 1;
+	}
+	/* Filesystems that daemonize become our children again. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if (!d.foreground && daemonize(d.sockpath, &ready) < 0) {
+		fprintf(stderr, "perfused: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	ep_watch(&d, &d.listen, EPOLLIN);
+	ep_watch(&d, &d.sig, EPOLLIN);
+	pf_info("listening on %s", d.sockpath);
+	if (ready >= 0) {
+		(void)!write(ready, "", 1);
+		close(ready);
+	}
+	run(&d);
+	unlink(d.sockpath);
+	while (d.conns != NULL)
+		conn_close(&d, d.conns);
+	bury(&d);
+	free(d.rbuf);
+	close(d.listen.fd);
+	close(d.sig.fd);
+	close(d.epfd);
+	close(lockfd);
+	pf_info("exiting");
+	return 0;
+}

@@ -1,0 +1,178 @@
+/*
+ * perfused.h - the daemon's shared structures.
+ *
+ * perfused is single-threaded around one epoll loop.  Every file
+ * descriptor it watches is an "endpoint" with a handler.  A mount owns the
+ * server's socket and the filesystem process; client connections arrive
+ * on the listening socket in control mode and, once attached to a mount,
+ * carry FUSE requests that the mount relays to its server.
+ */
+#ifndef PERFUSED_H
+#define PERFUSED_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "init.h"
+#include "proto.h"
+
+/* Trace categories of -d. */
+#define DBG_INIT  0x01u
+#define DBG_OPS   0x02u
+#define DBG_NODES 0x04u
+#define DBG_CTL   0x08u
+#define DBG_FS    0x10u
+
+/* Largest message perfused receives from anybody. */
+#define RBUF_SIZE (4u * 1024 * 1024)
+/* Bytes queued towards one peer before it counts as stuck. */
+#define OUTQ_MAX (64u * 1024 * 1024)
+/* Filesystem stderr kept for a failed mount. */
+#define ERRBUF_SIZE (16 * 1024)
+
+struct daemon;
+struct endpoint;
+
+typedef void (*ep_handler)(struct daemon *, struct endpoint *, uint32_t events);
+
+struct endpoint {
+	int fd;
+	ep_handler handler;
+	uint32_t events;      /* what epoll watches now */
+};
+
+/* An open-addressing map of 64-bit keys to two 64-bit values. */
+struct u64map {
+	struct u64slot { uint64_t key, v1, v2; uint8_t used; } *slots;
+	size_t cap, used;
+};
+struct u64slot *map_get(struct u64map *m, uint64_t key);
+struct u64slot *map_put(struct u64map *m, uint64_t key);  /* NULL: no memory */
+void map_del(struct u64map *m, struct u64slot *s);
+void map_free(struct u64map *m);
+
+struct outmsg {
+	struct outmsg *next;
+	size_t len;
+	char data[];
+};
+
+struct outq {
+	struct outmsg *head, *tail;
+	size_t bytes;
+};
+
+enum conn_state { CONN_CTL, CONN_FUSE_INIT, CONN_FUSE };
+
+struct mount;
+
+struct conn {
+	struct endpoint ep;
+	struct conn *next;          /* daemon's list */
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	enum conn_state state;
+	struct mount *m;            /* attached mount */
+	struct pf_init_params p;    /* what its INIT got */
+	struct u64map nodes;        /* nodeid -> lookups it holds (v1) */
+	struct u64map fhs;          /* fh -> nodeid (v1), release opcode (v2) */
+	struct outq out;
+	int dead;
+};
+
+enum mount_state { M_STARTING, M_READY, M_UNMOUNTING, M_DEAD };
+
+struct pend {
+	struct conn *c;             /* NULL: internal, or its client left */
+	uint64_t client_unique;
+	uint64_t nodeid;
+	uint32_t opcode;
+	size_t limit;               /* pf_reply_limit() */
+};
+
+struct mount {
+	struct endpoint ep;         /* the server's socket */
+	struct endpoint errp;       /* the filesystem's stderr */
+	struct mount *next;
+	struct daemon *d;
+	char *target;
+	char *command;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;                  /* the process we started */
+	pid_t fs_pid;               /* the one serving, if it daemonized */
+	unsigned long fs_ino;       /* inode of the filesystem's socket end */
+	enum mount_state state;
+	struct pf_init_params p;
+	uint32_t max_read;
+	size_t msgmax;
+	uint64_t next_unique;
+	struct u64map pending;      /* server unique -> struct pend * (v1) */
+	struct outq out;
+	struct conn *waiter;        /* MOUNT or UMOUNT reply owed to it */
+	time_t deadline;            /* INIT timeout, or SIGTERM at unmount */
+	int init_timeout;
+	int termed;
+	int exited;                 /* our child was reaped */
+	int exit_status;
+	char errbuf[ERRBUF_SIZE];
+	size_t errlen;
+	long warned;
+};
+
+struct daemon {
+	int epfd;
+	struct endpoint listen;
+	struct endpoint sig;
+	char *sockpath;
+	unsigned debug;
+	int foreground;
+	int stopping;
+	struct mount *mounts;
+	struct conn *conns;
+	struct conn *graveyard;     /* closed this round, freed after it */
+	struct mount *mgraveyard;
+	char *rbuf;
+};
+
+/* perfused.c */
+void ep_watch(struct daemon *d, struct endpoint *ep, uint32_t events);
+void ep_forget(struct daemon *d, struct endpoint *ep);
+void dbg(struct daemon *d, unsigned cat, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int send_or_queue(struct daemon *d, struct endpoint *ep, struct outq *q,
+    const void *buf, size_t len);
+int ctl_reply(struct daemon *d, struct conn *c, uint32_t type, int32_t error,
+    const char *const *strs, uint32_t n);
+void conn_close(struct daemon *d, struct conn *c);
+
+/* mux.c */
+struct mount *mount_find(struct daemon *d, const char *target);
+int mount_start(struct daemon *d, struct conn *c, const char *opts, const char *cwd,
+    char **argv, char **envp, const char **why);
+void mount_unmount(struct daemon *d, struct mount *m, struct conn *waiter);
+void mount_tick(struct daemon *d, time_t now);
+void mount_child_exited(struct daemon *d, pid_t pid, int status);
+void mux_client_msg(struct daemon *d, struct conn *c, char *buf, size_t len);
+void mux_client_gone(struct daemon *d, struct conn *c);
+void mount_bury(struct daemon *d);
+
+/* spawn.c */
+struct spawn {
+	char **argv;
+	char **envp;
+	const char *cwd;
+	int mp_index;               /* argv index of the mountpoint */
+	uid_t uid;
+	gid_t gid;
+};
+int spawn_find_mountpoint(char **argv);
+int spawn_fs(const struct spawn *s, int *srv_fd, int *err_fd, pid_t *pid,
+    unsigned long *fs_ino);
+pid_t spawn_socket_owner(unsigned long ino, pid_t not_pid);
+char *spawn_join(char **argv);
+char *spawn_abspath(const char *cwd, const char *path);
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * spawn.c - starting a filesystem with a socket as its /dev/fuse.
+ *
+ * libfuse3 (3.3 and later) accepts a mountpoint of the form /dev/fd/N:
+ * N is then an already open FUSE device and no mount(2) is attempted.  We
+ * give it one end of a SOCK_SEQPACKET socketpair as fd 3 and replace the
+ * filesystem's mountpoint argument with "/dev/fd/3".
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "perfused.h"
+#include "sock.h"
+
+#define FS_FD 3
+
+extern char **environ;
+
+int
+spawn_find_mountpoint(char **argv)
+{
+	int i, last = -1, opts_done = 0;
+
+	for (i = 1; argv[i] != NULL; i++) {
+		if (!opts_done && strcmp(argv[i], "--") == 0) {
+			opts_done = 1;
+			continue;
+		}
+		if (!opts_done && argv[i][0] == '-' && argv[i][1] != '\0') {
+			/* -o takes the next argument unless glued on. */
+			if (strcmp(argv[i], "-o") == 0 && argv[i + 1] != NULL)
+				i++;
+			continue;
+		}
+		last = i;
+	}
+	return last;
+}
+
+char *
+spawn_join(char **argv)
+{
+	size_t len = 1, i;
+	char *s;
+
+	for (i = 0; argv[i] != NULL; i++)
+		len += strlen(argv[i]) + 1;
+	s = calloc(1, len);
+	if (s == NULL)
+		return NULL;
+	for (i = 0; argv[i] != NULL; i++) {
+		if (i > 0)
+			strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return s;
+}
+
+/* Make path absolute against cwd and resolve ".", ".." and "//" textually. */
+char *
+spawn_abspath(const char *cwd, const char *path)
+{
+	size_t len = strlen(cwd) + strlen(path) + 3;
+	char *joined = malloc(len), *out = malloc(len), *tok, *save = NULL;
+	size_t o = 0;
+
+	if (joined == NULL || out == NULL) {
+		free(joined);
+		free(out);
+		return NULL;
+	}
+	if (path[0] == '/')
+		snprintf(joined, len, "%s", path);
+	else
+		snprintf(joined, len, "%s/%s", cwd, path);
+	for (tok = strtok_r(joined, "/", &save); tok != NULL;
+	    tok = strtok_r(NULL, "/", &save)) {
+		if (strcmp(tok, ".") == 0)
+			continue;
+		if (strcmp(tok, "..") == 0) {
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;
+			continue;
+		}
+		out[o++] = '/';
+		memcpy(out + o, tok, strlen(tok));
+		o += strlen(tok);
+	}
+	if (o == 0)
+		out[o++] = '/';
+	out[o] = '\0';
+	free(joined);
+	return out;
+}
+
+/* In the child: become the mount's owner when perfused runs as root. */
+static int
+drop_privileges(const struct spawn *s)
+{
+	if (geteuid() != 0 || s->uid == 0)
+		return 0;
+	if (setgroups(0, NULL) < 0 || setgid(s->gid) < 0 || setuid(s->uid) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+child(const struct spawn *s, int srv, int errw)
+{
+	char fdarg[32];
+	int nul = open("/dev/null", O_RDONLY);
+
+	setsid();
+	if (nul < 0 || dup2(nul, 0) < 0 || dup2(errw, 1) < 0 || dup2(errw, 2) < 0 ||
+	    dup2(srv, FS_FD) < 0)
+		_exit(126);
+	if (drop_privileges(s) < 0) {
+		fprintf(stderr, "perfused: cannot switch to uid %u: %s\n",
+		    (unsigned)s->uid, strerror(errno));
+		_exit(126);
+	}
+	if (chdir(s->cwd) < 0) {
+		fprintf(stderr, "perfused: %s: %s\n", s->cwd, strerror(errno));
+		_exit(126);
+	}
+	snprintf(fdarg, sizeof(fdarg), "/dev/fd/%d", FS_FD);
+	s->argv[s->mp_index] = fdarg;
+	environ = s->envp;
+	execvp(s->argv[0], s->argv);
+	fprintf(stderr, "%s: %s\n", s->argv[0], strerror(errno));
+	_exit(127);
+}
+
+int
+spawn_fs(const struct spawn *s, int *srv_fd, int *err_fd, pid_t *pidp,
+    unsigned long *fs_ino)
+{
+	struct stat st;
+	int sv[2], ep[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		int e = errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		return -e;
+	}
+	pf_sock_setbuf(sv[0], PF_MAX_MAX_PAGES * 4096);
+	pf_sock_setbuf(sv[1], PF_MAX_MAX_PAGES * 4096);
+	*fs_ino = fstat(sv[1], &st) == 0 ? (unsigned long)st.st_ino : 0;
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		close(ep[0]);
+		close(ep[1]);
+		return -e;
+	}
+	if (pid == 0)
+		child(s, sv[1], ep[1]);
+	close(sv[1]);
+	close(ep[1]);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(ep[0], F_SETFL, O_NONBLOCK);
+	*srv_fd = sv[0];
+	*err_fd = ep[0];
+	*pidp = pid;
+	return 0;
+}
+
+/*
+ * The process holding the filesystem's end of the socketpair (inode ino),
+ * after the one we started daemonized.  Scans /proc; 0 when none is found.
+ */
+pid_t
+spawn_socket_owner(unsigned long ino, pid_t not_pid)
+{
+	char want[64], path[300], link[64];
+	struct dirent *de;
+	DIR *proc;
+	pid_t found = 0;
+
+	proc = opendir("/proc");
+	if (proc == NULL)
+		return 0;
+	snprintf(want, sizeof(want), "socket:[%lu]", ino);
+	while (found == 0 && (de = readdir(proc)) != NULL) {
+		struct dirent *fe;
+		DIR *fds;
+		pid_t pid = (pid_t)atoi(de->d_name);
+
+		if (pid <= 0 || pid == getpid() || pid == not_pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+		fds = opendir(path);
+		if (fds == NULL)
+			continue;
+		while ((fe = readdir(fds)) != NULL) {
+			ssize_t n;
+
+			snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid, fe->d_name);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = '\0';
+			if (strcmp(link, want) == 0) {
+				found = pid;
+				break;
+			}
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return found;
+}
