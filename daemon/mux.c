@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -916,6 +917,28 @@ mount_fail(struct daemon *d, struct mount *m, int err, const char *reason)
 	}
 }
 
+/*
+ * The socket usually closes a moment before the process is reaped; wait
+ * up to 100 ms for its status so that the user hears why it failed.
+ */
+static void
+reap_briefly(struct mount *m)
+{
+	int i;
+
+	for (i = 0; i < 20 && !m->exited && m->pid > 0; i++) {
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+		int status;
+
+		if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
+			m->exited = 1;
+			m->exit_status = status;
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* The server is gone: everyone waiting hears so, and the mount goes. */
 static void
 mount_dead(struct daemon *d, struct mount *m, const char *why)
@@ -929,6 +952,7 @@ mount_dead(struct daemon *d, struct mount *m, const char *why)
 	if (m->state == M_STARTING) {
 		char reason[256];
 
+		reap_briefly(m);
 		if (m->errp.fd >= 0)
 			stderr_event(d, &m->errp, EPOLLIN);
 		if (m->exited && WIFEXITED(m->exit_status))
