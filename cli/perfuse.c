@@ -1,0 +1,304 @@
+/*
+ * perfuse.c - the perfuse command: global options, the table of
+ * subcommands, dispatch, usage and messages.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+const char *cli_sock;
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *args;  /* the usage after "perfuse NAME" */
+	const char *help;  /* what --help adds under the usage line */
+};
+
+static const struct command commands[] = {
+	{ "mount", cmd_mount, "[-o OPTS] [--] FS_COMMAND [ARGS...]",
+	  "Run the FUSE filesystem FS_COMMAND under perfused.\n"
+	  "  -o OPTS  mount options passed to the filesystem\n" },
+	{ "umount", cmd_umount, "TARGET...",
+	  "Unmount the perfuse mounts TARGET.\n" },
+	{ "list", cmd_list, "",
+	  "List the mounts: TARGET, COMMAND, PID and protocol version,\n"
+	  "separated by tabs.\n" },
+	{ "df", cmd_df, "[PATH...]",
+	  "Show the space used on the mounts holding PATH (default: all).\n" },
+	{ "ls", cmd_ls, "[-l] [-a] [-d] [PATH...]",
+	  "List directory contents, one name a line.\n"
+	  "  -l  long format\n"
+	  "  -a  include entries whose names begin with '.'\n"
+	  "  -d  list directories themselves, not their contents\n" },
+	{ "stat", cmd_stat, "PATH...",
+	  "Show the attributes of PATH (a final symbolic link is not"
+	  " followed).\n" },
+	{ "cat", cmd_cat, "PATH...",
+	  "Write the contents of the files PATH to standard output.\n" },
+	{ "get", cmd_get, "[-r] SRC DST",
+	  "Copy SRC from a mount to the local file or directory DST.\n"
+	  "  -r  copy directories recursively\n" },
+	{ "put", cmd_put, "[-r] SRC DST",
+	  "Copy the local SRC to the file or directory DST in a mount.\n"
+	  "  -r  copy directories recursively\n" },
+	{ "mkdir", cmd_mkdir, "[-p] [-m MODE] PATH...",
+	  "Create directories.\n"
+	  "  -p       no error if existing, make parents as needed\n"
+	  "  -m MODE  set the mode (as in chmod), not 0777 & ~umask\n" },
+	{ "rm", cmd_rm, "[-r] [-f] PATH...",
+	  "Remove files.\n"
+	  "  -r  remove directories and their contents recursively\n"
+	  "  -f  ignore nonexistent files, never fail for them\n" },
+	{ "rmdir", cmd_rmdir, "PATH...",
+	  "Remove empty directories.\n" },
+	{ "mv", cmd_mv, "SRC DST",
+	  "Rename SRC to DST, or move it into the directory DST (same"
+	  " mount).\n" },
+	{ "ln", cmd_ln, "[-s] TARGET LINKNAME",
+	  "Make LINKNAME a hard link to TARGET (same mount).\n"
+	  "  -s  make a symbolic link containing the string TARGET\n" },
+	{ "readlink", cmd_readlink, "PATH...",
+	  "Print the target of the symbolic links PATH.\n" },
+	{ "chmod", cmd_chmod, "MODE PATH...",
+	  "Change the mode of PATH.  MODE is octal or symbolic, such as\n"
+	  "u+x,go-w or a=r.\n" },
+	{ "chown", cmd_chown, "[OWNER][:GROUP] PATH...",
+	  "Change the owner and/or group of PATH (names or numbers).\n" },
+	{ "truncate", cmd_truncate, "-s SIZE PATH...",
+	  "Shrink or extend files to SIZE, creating missing ones.\n"
+	  "  -s SIZE  bytes, with an optional K, M, G, T, P or E suffix\n"
+	  "           (powers of 1024); a leading +, -, <, >, / or %\n"
+	  "           adjusts the current size as in coreutils\n" },
+	{ "touch", cmd_touch, "PATH...",
+	  "Set the access and modification times of PATH to now, creating"
+	  " missing\nfiles.\n" },
+	{ "xattr", cmd_xattr,
+	  "get PATH NAME | set PATH NAME VALUE | list PATH | rm PATH NAME",
+	  "Read, write, list or remove extended attributes.\n" },
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const struct command *cur_cmd;
+
+static void print_usage_line(FILE *f, const struct command *cmd)
+{
+	fprintf(f, "usage: perfuse %s%s%s\n", cmd->name,
+	    cmd->args[0] ? " " : "", cmd->args);
+}
+
+static void print_main_usage(FILE *f)
+{
+	fputs("usage: perfuse [-S SOCKET] COMMAND [ARGS...]\n"
+	    "       perfuse --help | --version\n", f);
+}
+
+static void print_main_help(void)
+{
+	print_main_usage(stdout);
+	fputs("\nReach the files of FUSE filesystems served by perfused.\n\n"
+	    "Options:\n"
+	    "  -S, --socket=SOCKET  perfused's socket (default:"
+	    " $PERFUSE_SOCKET, else\n"
+	    "                       the per-user default)\n"
+	    "  -h, --help           show this help and exit\n"
+	    "      --version        show the version and exit\n\n"
+	    "Commands:\n", stdout);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		printf("  %s %s\n", commands[i].name, commands[i].args);
+	fputs("\nRun 'perfuse COMMAND --help' for a command's usage.\n",
+	    stdout);
+}
+
+void cli_err(const char *what, int err)
+{
+	if (err < 0)
+		err = -err;
+	fprintf(stderr, "perfuse: %s: %s\n", what, strerror(err));
+}
+
+void cli_errmsg(const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("perfuse: ", stderr);
+	if (what)
+		fprintf(stderr, "%s: ", what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt) {
+		fputs("perfuse: ", stderr);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	if (cur_cmd)
+		print_usage_line(stderr, cur_cmd);
+	else
+		print_main_usage(stderr);
+	return 2;
+}
+
+static void cli_help_exit(void)
+{
+	print_usage_line(stdout, cur_cmd);
+	fputs(cur_cmd->help, stdout);
+	exit(fflush(stdout) == 0 ? 0 : 1);
+}
+
+/* optstring for getopt_long: ordering prefix, ':' (report missing
+ * arguments apart), the caller's options and 'h'. */
+static void build_optstring(const char *in, char *out, size_t size)
+{
+	const char *order = "";
+
+	if (*in == '+' || *in == '-') {
+		order = *in == '+' ? "+" : "-";
+		in++;
+	}
+	snprintf(out, size, "%s:%sh", order, in);
+}
+
+static struct option *build_longopts(const struct option *in)
+{
+	static struct option all[32];
+	size_t n = 0;
+
+	for (; in && in->name && n < 30; in++)
+		all[n++] = *in;
+	all[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	all[n] = (struct option){ NULL, 0, NULL, 0 };
+	return all;
+}
+
+int cli_getopt(int argc, char **argv, const char *optstring,
+    const struct option *longopts)
+{
+	static char **last_argv;
+	static char opts[128];
+	static struct option *lopts;
+	int ch;
+
+	if (argv != last_argv) {
+		last_argv = argv;
+		optind = 0;
+		opterr = 0;
+		build_optstring(optstring, opts, sizeof opts);
+		lopts = build_longopts(longopts);
+	}
+	ch = getopt_long(argc, argv, opts, lopts, NULL);
+	if (ch == 'h')
+		cli_help_exit();
+	if (ch == ':') {
+		if (optopt && argv[optind - 1][1] != '-')
+			exit(cli_usage_error("option requires an argument"
+			    " -- '%c'", optopt));
+		exit(cli_usage_error("option '%s' requires an argument",
+		    argv[optind - 1]));
+	}
+	if (ch == '?') {
+		if (optopt)
+			exit(cli_usage_error("invalid option -- '%c'",
+			    optopt));
+		exit(cli_usage_error("unrecognized option '%s'",
+		    argv[optind - 1]));
+	}
+	return ch;
+}
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Global options; returns the index of the subcommand, or exits. */
+static int parse_global(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "socket", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:S:h", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'S':
+			cli_sock = optarg;
+			break;
+		case 'h':
+			print_main_help();
+			exit(fflush(stdout) == 0 ? 0 : 1);
+		case 'V':
+			printf("perfuse %s\n", PERFUSE_VERSION);
+			exit(fflush(stdout) == 0 ? 0 : 1);
+		case ':':
+			fprintf(stderr, "perfuse: option '%s' requires an"
+			    " argument\n", argv[optind - 1]);
+			exit(cli_usage_error(NULL));
+		default:
+			if (optopt)
+				fprintf(stderr, "perfuse: invalid option --"
+				    " '%c'\n", optopt);
+			else
+				fprintf(stderr, "perfuse: unrecognized option"
+				    " '%s'\n", argv[optind - 1]);
+			exit(cli_usage_error(NULL));
+		}
+	}
+	return optind;
+}
+
+static int finish(int rc)
+{
+	pp_cleanup();
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		cli_errmsg(NULL, "write error: %s", strerror(errno));
+		return 1;
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	const struct command *cmd;
+	int first;
+
+	if (!getenv("PERFUSE_SOCKET") || !*getenv("PERFUSE_SOCKET"))
+		cli_sock = NULL;
+	else
+		cli_sock = getenv("PERFUSE_SOCKET");
+	first = parse_global(argc, argv);
+	if (first >= argc) {
+		fputs("perfuse: missing command\n", stderr);
+		return cli_usage_error(NULL);
+	}
+	cmd = find_command(argv[first]);
+	if (!cmd) {
+		fprintf(stderr, "perfuse: unknown command '%s'\n",
+		    argv[first]);
+		return cli_usage_error(NULL);
+	}
+	cur_cmd = cmd;
+	return finish(cmd->fn(argc - first, argv + first));
+}

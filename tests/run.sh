@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# tests/run.sh [PATTERN...]     run the test suite
+# tests/run.sh --demo           the demonstration of "make demo"
+#
+# In order: the unit tests (BUILD/test_*), then every tests/integration/*.sh
+# through tests/nsrun.sh (unprivileged, /dev/fuse unusable), once per build
+# directory: build, then build-asan with the sanitizers set to fail hard.
+# Prints "PASS name" or "FAIL name" (with the test's output, indented) for
+# each test, and ends with the line "N passed, N failed".  Exit status 0 only
+# when none failed.
+#
+# PATTERN: run only the tests whose name (e.g. build-asan/memfs_rw) contains
+# one of the patterns.
+# Environment: PERFUSE_BUILDS (default "build build-asan"),
+# PERFUSE_TEST_TIMEOUT (seconds per test, default 120), PERFUSE_KEEP=1 (keep
+# the tests' temporary directories), PERFUSE_DEBUG=FLAGS (perfused -d FLAGS).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILDS=${PERFUSE_BUILDS:-build build-asan}
+TIMEOUT=${PERFUSE_TEST_TIMEOUT:-120}
+ASAN_ENV=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
+
+passed=0
+failed=0
+failed_names=()
+STAGE=
+
+cleanup() {
+	[ -z "$STAGE" ] || rm -rf -- "$STAGE"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# The tests run as another user, who may not be able to read the work tree
+# (a clone under /root, say): copy the scripts and the build outputs to a
+# world-readable directory.
+stage() {
+	local b f
+	STAGE=$(mktemp -d /tmp/perfuse-check.XXXXXX) || exit 1
+	mkdir -p "$STAGE/tests"
+	cp -R "$ROOT/tests/lib.sh" "$ROOT/tests/nsrun.sh" "$ROOT/tests/run.sh" \
+	    "$ROOT/tests/integration" "$ROOT/tests/data" "$STAGE/tests/"
+	for b in $BUILDS; do
+		mkdir -p "$STAGE/$b"
+		[ -d "$ROOT/$b" ] || continue
+		# Executables and shared libraries (with their symlinks): the
+		# build rpath is $ORIGIN, so they work side by side.
+		for f in "$ROOT/$b"/*; do
+			[ -f "$f" ] || continue
+			case $f in
+			*.so | *.so.*) cp -P "$f" "$STAGE/$b/";;
+			*) [ -x "$f" ] && cp -P "$f" "$STAGE/$b/";;
+			esac
+		done
+	done
+	chmod -R a+rX,go-w "$STAGE"
+}
+
+# record NAME STATUS SECONDS OUTPUT_FILE [NOTE]
+record() {
+	local name=$1 st=$2 secs=$3 out=$4 note=${5:-}
+	if [ "$st" = 0 ]; then
+		passed=$((passed + 1))
+		echo "PASS $name (${secs}s)"
+	else
+		failed=$((failed + 1))
+		failed_names+=("$name")
+		echo "FAIL $name (${secs}s${note:+, $note})"
+		if [ -s "$out" ]; then
+			tail -n 150 "$out" | sed 's/^/    /'
+		fi
+	fi
+}
+
+# run_one NAME CMD...: run with a timeout, output captured.
+run_one() {
+	local name=$1 out st=0 t0 note=
+	shift
+	out=$(mktemp /tmp/perfuse-out.XXXXXX)
+	t0=$SECONDS
+	timeout -k 10 "$TIMEOUT" "$@" >"$out" 2>&1 </dev/null || st=$?
+	case $st in
+	124 | 137) note="timed out after ${TIMEOUT}s";;
+	125) note="could not run (status 125)";;
+	0) ;;
+	*) note="exit status $st";;
+	esac
+	record "$name" "$st" $((SECONDS - t0)) "$out" "$note"
+	rm -f -- "$out"
+}
+
+selected() {
+	local p
+	[ ${#PATTERNS[@]} -gt 0 ] || return 0
+	for p in "${PATTERNS[@]}"; do
+		case $1 in *"$p"*) return 0;; esac
+	done
+	return 1
+}
+
+build_env() {
+	case $1 in
+	*asan*) printf '%s\n' "${ASAN_ENV[@]}";;
+	esac
+}
+
+# ---------------------------------------------------------------------------
+# make demo: runs inside tests/nsrun.sh, as the unprivileged user.
+
+demo_inside() {
+	set -euo pipefail
+	export LC_ALL=C
+	export PATH="$BUILD:$PATH"
+	local d=$TMPDIR/demo
+	run() {
+		printf '\n$ %s\n' "$*"
+		"$@"
+	}
+	mkdir -p "$d/src/docs"
+	printf 'Hello from a squashfs image, served without /dev/fuse.\n' \
+	    >"$d/src/hello.txt"
+	printf 'perfuse plays the kernel side of FUSE in userspace.\n' \
+	    >"$d/src/docs/README"
+	seq 1 5 >"$d/src/docs/numbers.txt"
+	ln -s docs/README "$d/src/readme-link"
+
+	echo "# Running as $(id -un 2>/dev/null || id -u) (uid $(id -u)), no capabilities,"
+	echo "# in a mount namespace where /dev/fuse cannot be opened:"
+	run ls -l /dev/fuse
+	run sh -c 'exec 3<>/dev/fuse' || true
+	run grep CapEff /proc/self/status
+	run mksquashfs "$d/src" "$d/demo.sqfs" -noappend -quiet -no-progress
+	run perfuse mount -- squashfuse "$d/demo.sqfs" /demo
+	run perfuse list
+	run perfuse ls -l /demo
+	run perfuse ls /demo/docs
+	run perfuse cat /demo/hello.txt
+	run perfuse readlink /demo/readme-link
+	run perfuse cat /demo/readme-link
+	run perfuse stat /demo/docs/numbers.txt
+	run perfuse df /demo
+	run perfuse umount /demo
+	if [ -x "$BUILD/memfs" ]; then
+		echo
+		echo "# The same with the in-memory example filesystem, read-write:"
+		run perfuse mount -- memfs /mem
+		run perfuse mkdir -p /mem/a/b
+		run perfuse put "$d/src/hello.txt" /mem/a/b/hello.txt
+		run perfuse ls -l /mem/a/b
+		run perfuse cat /mem/a/b/hello.txt
+		run perfuse umount /mem
+	fi
+	run perfuse list
+	echo
+	echo "# done"
+}
+
+if [ "${1:-}" = --demo-inside ]; then
+	demo_inside
+	exit $?
+fi
+
+if [ "${1:-}" = --demo ]; then
+	BUILDS=${BUILDS%% *}
+	stage
+	st=0
+	bash "$STAGE/tests/nsrun.sh" env BUILD="$STAGE/$BUILDS" \
+	    bash "$STAGE/tests/run.sh" --demo-inside || st=$?
+	exit "$st"
+fi
+
+PATTERNS=("$@")
+stage
+
+# 1. Unit tests (run from the top of the work tree, as the caller).
+cd "$ROOT" || exit 1
+for b in $BUILDS; do
+	if [ ! -x "$ROOT/$b/perfused" ]; then
+		selected "$b" &&
+		    record "$b" 1 0 /dev/null "$ROOT/$b/perfused missing: build first (make)"
+		continue
+	fi
+	mapfile -t envs < <(build_env "$b")
+	found=0
+	for t in "$ROOT/$b"/test_*; do
+		[ -f "$t" ] && [ -x "$t" ] || continue
+		found=1
+		name="$b/unit/$(basename "$t")"
+		selected "$name" || continue
+		run_one "$name" env "${envs[@]}" "$t"
+	done
+	if [ "$found" = 0 ] && selected "$b/unit"; then
+		record "$b/unit" 1 0 /dev/null "no test_* programs in $b"
+	fi
+done
+
+# 2. Integration tests, as an unprivileged user without /dev/fuse.
+for b in $BUILDS; do
+	[ -x "$ROOT/$b/perfused" ] || continue
+	mapfile -t envs < <(build_env "$b")
+	for t in "$STAGE"/tests/integration/*.sh; do
+		[ -f "$t" ] || continue
+		name="$b/$(basename "$t" .sh)"
+		selected "$name" || continue
+		run_one "$name" bash "$STAGE/tests/nsrun.sh" env "${envs[@]}" \
+		    BUILD="$STAGE/$b" bash "$t"
+	done
+done
+
+echo
+if [ "$failed" -gt 0 ]; then
+	echo "failed:"
+	for n in "${failed_names[@]}"; do
+		echo "  $n"
+	done
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
