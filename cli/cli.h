@@ -123,10 +123,4 @@ int pp_follow(struct ppath *p, struct stat *st);
 /* Disconnect every cached connection and free the mount table. */
 void pp_cleanup(void);
 
-/* ------------------------------------------------------------------ */
-/* cmd_file.c helpers used elsewhere                                    */
-
-/* "drwxr-xr-x" for mode: 10 characters and a NUL into buf. */
-void mode_string(mode_t mode, char buf[11]);
-
 #endif

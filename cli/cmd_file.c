@@ -283,7 +283,8 @@ static int no_options(int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* Modes                                                                */
 
-void mode_string(mode_t mode, char buf[11])
+/* "drwxr-xr-x" for mode: 10 characters and a NUL into buf. */
+static void mode_string(mode_t mode, char buf[11])
 {
 	static const char rwx[] = "rwxrwxrwx";
 	char type;
@@ -430,7 +431,7 @@ static int mode_valid(const char *spec)
 /* Owners and times                                                     */
 
 /* The name of a user or group into buf; 1 if a name, 0 if a number. */
-static int id_name(unsigned id, int group, char *buf, size_t size)
+static int id_lookup(unsigned id, int group, char *buf, size_t size)
 {
 	if (group) {
 		struct group *gr = getgrgid((gid_t)id);
@@ -449,6 +450,26 @@ static int id_name(unsigned id, int group, char *buf, size_t size)
 	}
 	snprintf(buf, size, "%u", id);
 	return 0;
+}
+
+/* id_lookup() with a memory of the last answers (ls -l asks a lot). */
+static int id_name(unsigned id, int group, char *buf, size_t size)
+{
+	static struct {
+		int valid, named;
+		unsigned id;
+		char name[256];
+	} cache[2];
+	int i = group ? 1 : 0;
+
+	if (!cache[i].valid || cache[i].id != id) {
+		cache[i].named = id_lookup(id, group, cache[i].name,
+		    sizeof cache[i].name);
+		cache[i].id = id;
+		cache[i].valid = 1;
+	}
+	snprintf(buf, size, "%s", cache[i].name);
+	return cache[i].named;
 }
 
 static const char *file_type(const struct stat *st)
@@ -777,10 +798,15 @@ static int ls_operand(const struct lsopts *o, const char *arg,
 
 static int ls_options(int argc, char **argv, struct lsopts *o)
 {
+	static const struct option lopts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "directory", no_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int ch;
 
 	memset(o, 0, sizeof *o);
-	while ((ch = cli_getopt(argc, argv, "lad1", NULL)) != -1) {
+	while ((ch = cli_getopt(argc, argv, "lad1", lopts)) != -1) {
 		if (ch == 'l')
 			o->l = 1;
 		else if (ch == 'a')
@@ -1119,8 +1145,13 @@ static int get_options(int argc, char **argv, int *recursive)
 {
 	int ch;
 
+	static const struct option lopts[] = {
+		{ "recursive", no_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+
 	*recursive = 0;
-	while ((ch = cli_getopt(argc, argv, "rR", NULL)) != -1)
+	while ((ch = cli_getopt(argc, argv, "rR", lopts)) != -1)
 		*recursive = 1;
 	return two_operands(argc, argv, optind);
 }
@@ -1469,7 +1500,13 @@ int cmd_mkdir(int argc, char **argv)
 	const char *spec = NULL;
 	int ch;
 
-	while ((ch = cli_getopt(argc, argv, "pm:", NULL)) != -1) {
+	static const struct option lopts[] = {
+		{ "parents", no_argument, NULL, 'p' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((ch = cli_getopt(argc, argv, "pm:", lopts)) != -1) {
 		if (ch == 'p')
 			o.parents = 1;
 		else
@@ -1570,7 +1607,13 @@ int cmd_rm(int argc, char **argv)
 	struct rm_opts o = { 0, 0 };
 	int ch;
 
-	while ((ch = cli_getopt(argc, argv, "rRf", NULL)) != -1) {
+	static const struct option lopts[] = {
+		{ "recursive", no_argument, NULL, 'r' },
+		{ "force", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((ch = cli_getopt(argc, argv, "rRf", lopts)) != -1) {
 		if (ch == 'f')
 			o.force = 1;
 		else
@@ -1638,7 +1681,12 @@ int cmd_ln(int argc, char **argv)
 	char *base;
 	int ch, sym = 0, rc, first;
 
-	while ((ch = cli_getopt(argc, argv, "s", NULL)) != -1)
+	static const struct option lopts[] = {
+		{ "symbolic", no_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((ch = cli_getopt(argc, argv, "s", lopts)) != -1)
 		sym = 1;
 	first = two_operands(argc, argv, optind);
 	target = argv[first];
@@ -1950,7 +1998,13 @@ int cmd_truncate(int argc, char **argv)
 	const char *size = NULL;
 	int ch;
 
-	while ((ch = cli_getopt(argc, argv, "cs:", NULL)) != -1) {
+	static const struct option lopts[] = {
+		{ "size", required_argument, NULL, 's' },
+		{ "no-create", no_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((ch = cli_getopt(argc, argv, "cs:", lopts)) != -1) {
 		if (ch == 'c')
 			s.no_create = 1;
 		else
@@ -1990,7 +2044,12 @@ int cmd_touch(int argc, char **argv)
 {
 	int no_create = 0;
 
-	while (cli_getopt(argc, argv, "c", NULL) != -1)
+	static const struct option lopts[] = {
+		{ "no-create", no_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while (cli_getopt(argc, argv, "c", lopts) != -1)
 		no_create = 1;
 	if (optind >= argc)
 		return cli_usage_error("missing file operand");

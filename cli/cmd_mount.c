@@ -49,11 +49,14 @@ int cmd_mount(int argc, char **argv)
 	while ((ch = cli_getopt(argc, argv, "+o:", NULL)) != -1) {
 		if (add_opts(&opts, optarg) < 0) {
 			cli_err("mount", -ENOMEM);
+			free(opts);
 			return 1;
 		}
 	}
-	if (optind >= argc)
+	if (optind >= argc) {
+		free(opts);
 		return cli_usage_error("missing FS_COMMAND");
+	}
 	cwd = getcwd(NULL, 0);
 	errbuf = calloc(1, MOUNT_ERRSIZE);
 	if (!cwd || !errbuf) {

@@ -281,13 +281,11 @@ static int finish(int rc)
 
 int main(int argc, char **argv)
 {
+	const char *env = getenv("PERFUSE_SOCKET");
 	const struct command *cmd;
 	int first;
 
-	if (!getenv("PERFUSE_SOCKET") || !*getenv("PERFUSE_SOCKET"))
-		cli_sock = NULL;
-	else
-		cli_sock = getenv("PERFUSE_SOCKET");
+	cli_sock = env && *env ? env : NULL;
 	first = parse_global(argc, argv);
 	if (first >= argc) {
 		fputs("perfuse: missing command\n", stderr);

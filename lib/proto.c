@@ -265,6 +265,10 @@ check_tail(const struct pf_opinfo *op, const char *p, size_t len,
 			*why = "names not NUL-terminated";
 			return -EINVAL;
 		}
+		if ((size_t)n + 1 + (size_t)name_len(p + n + 1, len - n - 1) + 1 != len) {
+			*why = "bytes after the second name";
+			return -EINVAL;
+		}
 		return 0;
 	case PF_TAIL_DATA:
 	case PF_TAIL_ARRAY:

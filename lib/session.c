@@ -110,7 +110,7 @@ node_remove(struct pf_nodetab *t, struct pf_node *n)
 {
 	size_t i = (size_t)(n - t->slots), j = i;
 
-	t->slots[i].nodeid = 0;
+	memset(&t->slots[i], 0, sizeof(t->slots[i]));
 	t->used--;
 	for (;;) {
 		size_t k;
@@ -123,7 +123,7 @@ node_remove(struct pf_nodetab *t, struct pf_node *n)
 		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
 			continue;
 		t->slots[i] = t->slots[j];
-		t->slots[j].nodeid = 0;
+		memset(&t->slots[j], 0, sizeof(t->slots[j]));
 		i = j;
 	}
 }

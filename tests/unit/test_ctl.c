@@ -92,7 +92,7 @@ static void
 test_round_trips(void)
 {
 	static const char *one[] = { "/mnt/target" };
-	char (*many)[32] = malloc(100 * sizeof(*many));
+	char (*many)[48] = malloc(100 * sizeof(*many));
 	const char *mp[100];
 	int i;
 

@@ -45,6 +45,8 @@ enum ga_mode {                 /* how the peer answers the next GETATTR of "/" *
 	GA_ERR_PAYLOAD,            /* -ENOENT with 8 bytes of payload */
 	GA_ENOENT,                 /* a plain -ENOENT */
 	GA_HDRLEN,                 /* out header len 4 more than the datagram */
+	GA_DUPLICATE,              /* the reply twice */
+	GA_RUNT,                   /* an 8-byte datagram first */
 };
 
 struct pnode {
@@ -68,6 +70,7 @@ struct peer {
 	uint16_t max_pages;        /* with MAX_PAGES (from 7.28) when nonzero */
 	int init_close;            /* hang up instead of answering INIT */
 	int init_bad_size;         /* answer INIT with 4 bytes too many */
+	int32_t init_error;        /* answer INIT with this error */
 	pthread_t th;
 
 	pthread_mutex_t lock;      /* everything below */
@@ -325,6 +328,10 @@ handle(struct peer *p, const unsigned char *rq, size_t n, struct msg *q, int *nq
 			pfail(p, "INIT with nodeid %llu", (unsigned long long)h.nodeid);
 		if (p->init_close)
 			return 1;
+		if (p->init_error != 0) {
+			reply(q, nq, h.unique, p->init_error, NULL, 0);
+			return 0;
+		}
 		memset(&o, 0, sizeof(o));
 		o.major = p->init_major;
 		o.minor = p->minor;
@@ -341,7 +348,9 @@ handle(struct peer *p, const unsigned char *rq, size_t n, struct msg *q, int *nq
 		o.max_write = p->max_write;
 		o.time_gran = 1;
 		o.max_pages = p->max_pages;
-		reply(q, nq, h.unique, 0, &o, (p->agreed < 23 ? 24 : 64) +
+		memset(out, 0, sizeof(o) + 8);
+		memcpy(out, &o, sizeof(o));
+		reply(q, nq, h.unique, 0, out, (p->agreed < 23 ? 24 : 64) +
 		    (p->init_bad_size ? 4 : 0));
 		return 0;
 	}
@@ -423,6 +432,18 @@ handle(struct peer *p, const unsigned char *rq, size_t n, struct msg *q, int *nq
 		case GA_HDRLEN:
 			put_msg(q, nq, h.unique, 0, &ao, asz, 16 + asz + 4);
 			break;
+		case GA_DUPLICATE:
+			reply(q, nq, h.unique, 0, &ao, asz);
+			reply(q, nq, h.unique, 0, &ao, asz);
+			break;
+		case GA_RUNT: {
+			struct msg *m = &q[(*nq)++];
+
+			m->len = 8;
+			m->b = calloc(1, 8);
+			reply(q, nq, h.unique, 0, &ao, asz);
+			break;
+		}
 		default:
 			reply(q, nq, h.unique, 0, &ao, asz);
 			break;
@@ -1027,11 +1048,14 @@ test_bad_replies(void)
 		{ GA_ERR_PAYLOAD, -EIO, "an error with a payload" },
 		{ GA_HDRLEN, -EIO, "an out header len that is not the datagram's" },
 		{ GA_ENOENT, -ENOENT, "a plain -ENOENT" },
+		{ GA_DUPLICATE, 0, "the reply twice" },
+		{ GA_RUNT, 0, "an 8-byte datagram first" },
 	};
 	struct peer *p = peer_new(38);
 	perfuse_conn *c;
 	struct stat st;
 	size_t i;
+	long warned;
 	int r;
 
 	group("bad replies: dropped or -EIO, the session goes on");
@@ -1040,6 +1064,9 @@ test_bad_replies(void)
 		peer_free(p);
 		return;
 	}
+	pthread_mutex_lock(&log_lock);
+	warned = nwarn;
+	pthread_mutex_unlock(&log_lock);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		pthread_mutex_lock(&p->lock);
 		p->getattr_mode = cases[i].mode;
@@ -1065,6 +1092,9 @@ test_bad_replies(void)
 	/* Paths still walk. */
 	r = perfuse_stat(c, "/a/b", &st);
 	check(r == 0 && st.st_size == 12345, "stat /a/b at the end", __LINE__);
+	pthread_mutex_lock(&log_lock);
+	check(nwarn > warned, "bad replies reported through the log hook", __LINE__);
+	pthread_mutex_unlock(&log_lock);
 	finish(c, p, __LINE__);
 	peer_free(p);
 }
@@ -1208,7 +1238,7 @@ test_eof(void)
 	peer_join(p, __LINE__);
 	peer_free(p);
 
-	group("INIT reply of the wrong size, or of major 8");
+	group("INIT: a reply of the wrong size, major 8, an error");
 	p = peer_new(31);
 	p->init_bad_size = 1;
 	r = perfuse_conn_fd(peer_run(p), "test", PERFUSE_CONN_DESTROY, &c);
@@ -1221,6 +1251,12 @@ test_eof(void)
 	p->init_major = 8;
 	r = perfuse_conn_fd(peer_run(p), "test", PERFUSE_CONN_DESTROY, &c);
 	check_eq(r, -EPROTO, "major 8", __LINE__);
+	peer_join(p, __LINE__);
+	peer_free(p);
+	p = peer_new(38);
+	p->init_error = -ENOSYS;
+	r = perfuse_conn_fd(peer_run(p), "test", PERFUSE_CONN_DESTROY, &c);
+	check_eq(r, -ENOSYS, "INIT refused with -ENOSYS", __LINE__);
 	peer_join(p, __LINE__);
 	peer_free(p);
 
