@@ -69,10 +69,25 @@ int cmd_mount(int argc, char **argv)
 	rc = perfuse_daemon_mount(cli_sock, argv + optind, opts, cwd, environ,
 	    target, sizeof target, errbuf, MOUNT_ERRSIZE);
 	if (rc < 0) {
-		/* Our line first: every error of perfuse starts "perfuse: ". */
+		/*
+		 * Our line first: every error of perfuse starts "perfuse: ".
+		 * perfused's reason is the last line of errbuf; the lines
+		 * before it are the filesystem's own stderr.
+		 */
+		char *reason;
+
 		errbuf[MOUNT_ERRSIZE - 1] = '\0';
-		cli_err(argv[optind], rc);
-		print_fs_stderr(errbuf);
+		reason = strrchr(errbuf, '\n');
+		if (reason != NULL)
+			*reason++ = '\0';
+		else
+			reason = errbuf;
+		if (*reason != '\0')
+			fprintf(stderr, "perfuse: %s: %s\n", argv[optind], reason);
+		else
+			cli_err(argv[optind], rc);
+		if (reason != errbuf)
+			print_fs_stderr(errbuf);
 	}
 	free(cwd);
 	free(opts);
