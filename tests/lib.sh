@@ -37,7 +37,7 @@ PERFUSED_LOG=$T/perfused.log
 # Reporting
 
 log() {
-	echo "== $*"
+	echo "== [${SECONDS}s] $*"
 }
 
 fail() {
