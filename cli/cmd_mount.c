@@ -2,6 +2,7 @@
  * cmd_mount.c - the subcommands about mounts: mount, umount, list, df.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +47,27 @@ int cmd_mount(int argc, char **argv)
 	char target[4096], *errbuf, *cwd, *opts = NULL;
 	int ch, rc;
 
-	while ((ch = cli_getopt(argc, argv, "+o:", NULL)) != -1) {
-		if (add_opts(&opts, optarg) < 0) {
+	static const struct option lopts[] = {
+		{ "attach", required_argument, NULL, 'A' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char attach[64];
+
+	while ((ch = cli_getopt(argc, argv, "+o:", lopts)) != -1) {
+		const char *more = optarg;
+
+		if (ch == 'A') {
+			if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "fd") != 0 &&
+			    strcmp(optarg, "preload") != 0 &&
+			    strcmp(optarg, "fusermount") != 0) {
+				free(opts);
+				return cli_usage_error("--attach takes auto, fd, preload "
+				    "or fusermount");
+			}
+			snprintf(attach, sizeof(attach), "attach=%s", optarg);
+			more = attach;
+		}
+		if (add_opts(&opts, more) < 0) {
 			cli_err("mount", -ENOMEM);
 			free(opts);
 			return 1;

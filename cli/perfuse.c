@@ -21,9 +21,15 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "mount", cmd_mount, "[-o OPTS] [--] FS_COMMAND [ARGS...]",
-	  "Run the FUSE filesystem FS_COMMAND under perfused.\n"
-	  "  -o OPTS  mount options passed to the filesystem\n" },
+	{ "mount", cmd_mount, "[-o OPTS] [--attach=METHOD] [--] FS_COMMAND [ARGS...]",
+	  "Run the FUSE filesystem FS_COMMAND under perfused; return once it\n"
+	  "answered INIT.  The mount is named by its mountpoint argument.\n"
+	  "  -o OPTS           perfuse's mount options: target=/ABS/PATH,\n"
+	  "                    init_timeout=SECONDS\n"
+	  "  --attach=METHOD   how the filesystem gets its socket: auto (the\n"
+	  "                    default: fd for libfuse3 programs, else preload),\n"
+	  "                    fd (/dev/fd/N mountpoint), preload (LD_PRELOAD shim\n"
+	  "                    and fusermount stand-ins), fusermount (stand-ins)\n" },
 	{ "umount", cmd_umount, "TARGET...",
 	  "Unmount the perfuse mounts TARGET.\n" },
 	{ "list", cmd_list, "",

@@ -11,6 +11,7 @@
  * server always sees balanced counts.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "frame.h"
 #include "log.h"
 #include "perfused.h"
 #include "sock.h"
@@ -789,10 +791,13 @@ stderr_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 /* ------------------------------------------------------------------ */
 /* Mount life.                                                           */
 
+static const char *const attach_names[] = { "auto", "fd", "preload", "fusermount" };
+
 static int
 parse_opts(struct mount *m, const char *opts, char **target, const char **why)
 {
 	char *copy = strdup(opts), *tok, *save = NULL;
+	size_t i;
 
 	if (copy == NULL)
 		return -ENOMEM;
@@ -801,17 +806,77 @@ parse_opts(struct mount *m, const char *opts, char **target, const char **why)
 		if (strncmp(tok, "target=", 7) == 0 && tok[7] == '/') {
 			free(*target);
 			*target = strdup(tok + 7);
-		} else if (strncmp(tok, "init_timeout=", 13) == 0 && atoi(tok + 13) > 0) {
-			m->init_timeout = atoi(tok + 13);
-		} else {
-			*why = "unknown or malformed mount option (perfuse takes "
-			    "target=/ABS/PATH and init_timeout=SECONDS)";
-			free(copy);
-			return -EINVAL;
+			continue;
 		}
+		if (strncmp(tok, "init_timeout=", 13) == 0 && atoi(tok + 13) > 0) {
+			m->init_timeout = atoi(tok + 13);
+			continue;
+		}
+		for (i = 0; i < 4 && strncmp(tok, "attach=", 7) == 0; i++)
+			if (strcmp(tok + 7, attach_names[i]) == 0)
+				break;
+		if (strncmp(tok, "attach=", 7) == 0 && i < 4) {
+			m->attach = (int)i;
+			continue;
+		}
+		*why = "unknown or malformed mount option (perfuse takes target=/ABS/PATH, "
+		    "init_timeout=SECONDS and attach=auto|fd|preload|fusermount)";
+		free(copy);
+		return -EINVAL;
 	}
 	free(copy);
 	return 0;
+}
+
+/*
+ * Rule of attach=auto: a program linking libfuse3 takes /dev/fd/N;
+ * anything else (libfuse2, Go) gets the preload shim and the fusermount
+ * stand-ins.
+ */
+static int
+choose_attach(struct daemon *d, int attach, char **argv, char **envp)
+{
+	if (attach != ATTACH_AUTO)
+		return attach;
+	if (spawn_links_libfuse3(argv[0], spawn_getenv(envp, "PATH")))
+		return ATTACH_FD;
+	if (d->preload != NULL)
+		return ATTACH_PRELOAD;
+	return d->fmdir != NULL ? ATTACH_FUSERMOUNT : ATTACH_FD;
+}
+
+/*
+ * The environment of a filesystem that finds perfused by itself: our
+ * socket, its mount token, the stand-ins first on PATH, and the shim.
+ */
+static char **
+attach_env(struct daemon *d, struct mount *m, char **envp, char **owned)
+{
+	const char *path = spawn_getenv(envp, "PATH"), *pre = spawn_getenv(envp, "LD_PRELOAD");
+	unsigned char rnd[16];
+	char *set[5];
+	int n = 0, i;
+
+	if (getentropy(rnd, sizeof(rnd)) < 0)
+		return NULL;
+	for (i = 0; i < 16; i++)
+		snprintf(m->token + 2 * i, 3, "%02x", rnd[i]);
+	if (asprintf(&owned[0], "PERFUSE_SOCKET=%s", d->sockpath) < 0 ||
+	    asprintf(&owned[1], "PERFUSE_MOUNT_TOKEN=%s", m->token) < 0 ||
+	    asprintf(&owned[2], "PATH=%s:%s", d->fmdir ? d->fmdir : "/nonexistent",
+	    path ? path : "/usr/bin:/bin") < 0)
+		return NULL;
+	set[n++] = owned[0];
+	set[n++] = owned[1];
+	set[n++] = owned[2];
+	if (m->attach == ATTACH_PRELOAD) {
+		if (asprintf(&owned[3], "LD_PRELOAD=%s%s%s", d->preload, pre ? ":" : "",
+		    pre ? pre : "") < 0)
+			return NULL;
+		set[n++] = owned[3];
+	}
+	set[n] = NULL;
+	return spawn_env(envp, set);
 }
 
 static void
@@ -834,11 +899,50 @@ mount_free(struct mount *m)
 	free(m);
 }
 
+static void
+send_init(struct daemon *d, struct mount *m)
+{
+	struct fuse_init_in in;
+
+	internal_request(d, m, FUSE_INIT, 0, &in,
+	    pf_init_request(&in, PF_MINOR_MAX, PF_INIT_OFFER, 128 * 1024));
+}
+
+static int
+spawn_with(struct daemon *d, struct mount *m, struct spawn *s, const char **why)
+{
+	char *owned[4] = { NULL, NULL, NULL, NULL };
+	char **env = s->envp;
+	int err, i;
+
+	if (m->attach == ATTACH_PRELOAD && d->preload == NULL) {
+		*why = "attach=preload: libperfuse_preload.so not found";
+		return -ENOENT;
+	}
+	if (m->attach == ATTACH_FUSERMOUNT && d->fmdir == NULL) {
+		*why = "attach=fusermount: the fusermount stand-ins were not found";
+		return -ENOENT;
+	}
+	s->use_fd = m->attach == ATTACH_FD;
+	if (!s->use_fd && (env = attach_env(d, m, s->envp, owned)) == NULL)
+		err = -ENOMEM;
+	else {
+		s->envp = env;
+		err = spawn_fs(s, &m->ep.fd, &m->errp.fd, &m->pid, &m->fs_ino);
+	}
+	if (env != s->envp || !s->use_fd)
+		free(env);
+	for (i = 0; i < 4; i++)
+		free(owned[i]);
+	if (err != 0 && *why == NULL)
+		*why = "cannot start the filesystem";
+	return err;
+}
+
 int
 mount_start(struct daemon *d, struct conn *c, const char *opts, const char *cwd,
     char **argv, char **envp, const char **why)
 {
-	struct fuse_init_in in;
 	struct spawn s;
 	struct mount *m;
 	char *target = NULL;
@@ -849,6 +953,7 @@ mount_start(struct daemon *d, struct conn *c, const char *opts, const char *cwd,
 		return -ENOMEM;
 	m->init_timeout = DEFAULT_INIT_TIMEOUT;
 	m->ep.fd = m->errp.fd = -1;
+	memset(&s, 0, sizeof(s));
 	s.mp_index = spawn_find_mountpoint(argv);
 	if (s.mp_index < 1) {
 		*why = "the filesystem's command line has no mountpoint argument";
@@ -866,25 +971,22 @@ mount_start(struct daemon *d, struct conn *c, const char *opts, const char *cwd,
 		*why = "already a perfuse mount";
 		err = -EBUSY;
 	}
-	if (err != 0) {
-		mount_free(m);
-		return err;
+	if (err == 0) {
+		m->attach = choose_attach(d, m->attach, argv, envp);
+		s.argv = argv;
+		s.envp = envp;
+		s.cwd = cwd;
+		s.uid = c->uid;
+		s.gid = c->gid;
+		err = spawn_with(d, m, &s, why);
 	}
-	s.argv = argv;
-	s.envp = envp;
-	s.cwd = cwd;
-	s.uid = c->uid;
-	s.gid = c->gid;
-	err = spawn_fs(&s, &m->ep.fd, &m->errp.fd, &m->pid, &m->fs_ino);
 	if (err != 0) {
-		*why = "cannot start the filesystem";
 		mount_free(m);
 		return err;
 	}
 	m->d = d;
 	m->uid = c->uid;
 	m->gid = c->gid;
-	m->msgmax = pf_sock_setbuf(m->ep.fd, PF_MAX_MAX_PAGES * 4096);
 	m->p.minor = PF_MINOR_MAX;
 	m->next_unique = 2;
 	m->ep.handler = server_event;
@@ -894,12 +996,141 @@ mount_start(struct daemon *d, struct conn *c, const char *opts, const char *cwd,
 	m->deadline = time(NULL) + m->init_timeout;
 	m->next = d->mounts;
 	d->mounts = m;
-	ep_watch(d, &m->ep, EPOLLIN);
 	ep_watch(d, &m->errp, EPOLLIN);
-	pf_info("%s: starting %s (pid %d)", m->target, m->command, (int)m->pid);
-	internal_request(d, m, FUSE_INIT, 0, &in,
-	    pf_init_request(&in, PF_MINOR_MAX, PF_INIT_OFFER, 128 * 1024));
+	pf_info("%s: starting %s (pid %d, attach=%s)", m->target, m->command,
+	    (int)m->pid, attach_names[m->attach]);
+	if (m->ep.fd >= 0) {
+		m->msgmax = pf_sock_setbuf(m->ep.fd, PF_MAX_MAX_PAGES * 4096);
+		ep_watch(d, &m->ep, EPOLLIN);
+		send_init(d, m);
+	}
 	return 0;
+}
+
+/* The mount a frame belongs to: one we started and gave this token. */
+static struct mount *
+frame_owner(struct daemon *d, const char *data)
+{
+	char tok[64];
+	struct mount *m;
+
+	if (data == NULL || pf_opt_value(data, "perfuse_token", tok, sizeof(tok)) == NULL)
+		return NULL;
+	for (m = d->mounts; m != NULL; m = m->next)
+		if (m->state == M_STARTING && m->ep.fd < 0 && strcmp(m->token, tok) == 0)
+			return m;
+	return NULL;
+}
+
+static void
+frame_ack(int fd, int err)
+{
+	struct fuse_out_header oh = { sizeof(oh), err, (uint64_t)-1 };
+
+	(void)!send(fd, &oh, sizeof(oh), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* The command line of a process, for a filesystem that came by itself. */
+static char *
+proc_cmdline(pid_t pid)
+{
+	char path[64], buf[4096];
+	ssize_t n, i;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return strdup("?");
+	for (i = 0; i < n - 1; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+/*
+ * A mount frame: the connection becomes the filesystem's FUSE socket,
+ * for a mount perfused started (its token matches) or a new one.
+ */
+void
+mux_frame(struct daemon *d, struct conn *c, const char *buf, size_t len)
+{
+	struct pf_frame f;
+	struct mount *m;
+	const char *why;
+	int fd = c->ep.fd, err;
+
+	err = pf_frame_decode(buf, len, &f, &why);
+	if (err == 0 && (f.target == NULL || f.target[0] != '/')) {
+		why = "mount frame without an absolute target";
+		err = -EINVAL;
+	}
+	m = err == 0 ? frame_owner(d, f.data) : NULL;
+	if (err == 0 && m == NULL && mount_find(d, f.target) != NULL) {
+		why = "already a perfuse mount";
+		err = -EBUSY;
+	}
+	if (err == 0 && m == NULL) {
+		m = calloc(1, sizeof(*m));
+		if (m == NULL || (m->target = strdup(f.target)) == NULL) {
+			free(m);
+			m = NULL;
+			why = "out of memory";
+			err = -ENOMEM;
+		} else {
+			m->command = proc_cmdline(c->pid);
+			m->d = d;
+			m->uid = c->uid;
+			m->gid = c->gid;
+			m->fs_pid = c->pid;
+			m->exited = 1;  /* not our child: only the socket tells */
+			m->errp.fd = -1;
+			m->ep.handler = server_event;
+			m->errp.handler = stderr_event;
+			m->p.minor = PF_MINOR_MAX;
+			m->next_unique = 2;
+			m->state = M_STARTING;
+			m->init_timeout = DEFAULT_INIT_TIMEOUT;
+			m->deadline = time(NULL) + m->init_timeout;
+			m->next = d->mounts;
+			d->mounts = m;
+		}
+	}
+	if (err != 0) {
+		pf_warn("mount frame from pid %d: %s", (int)c->pid, why);
+		frame_ack(fd, err);
+		conn_close(d, c);
+		return;
+	}
+	/* The socket moves from the client list to the mount. */
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
+	c->ep.fd = -1;
+	c->ep.events = 0;
+	conn_close(d, c);
+	m->ep.fd = fd;
+	m->ep.events = 0;
+	m->msgmax = pf_sock_setbuf(fd, PF_MAX_MAX_PAGES * 4096);
+	pf_info("%s: mount frame from pid %d (%s, type %s)", m->target, (int)c->pid,
+	    f.source ? f.source : "-", f.fstype ? f.fstype : "-");
+	frame_ack(fd, 0);
+	ep_watch(d, &m->ep, EPOLLIN);
+	send_init(d, m);
+}
+
+/* The filesystem unmounts itself: end the mount now, no DESTROY. */
+void
+mount_detach(struct daemon *d, struct mount *m, struct conn *waiter)
+{
+	const char *msg[1] = { "detached" };
+
+	pf_info("%s: the filesystem unmounts itself", m->target);
+	if (waiter != NULL)
+		ctl_reply(d, waiter, PF_CTL_REPLY, 0, msg, 1);
+	mount_dead(d, m, NULL);
 }
 
 /* Fail a mount that never answered INIT; the reason reaches the waiter. */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "frame.h"
 #include "log.h"
 #include "perfused.h"
 #include "sock.h"
@@ -38,10 +39,12 @@ static const struct {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: perfused [-f] [-d CATEGORIES] [-s SOCKET]\n"
+	fprintf(f, "usage: perfused [-f] [-d CATEGORIES] [-s SOCKET] [-i FD]\n"
 	    "  -f             stay in the foreground, log to stderr\n"
 	    "  -d CATEGORIES  trace: init,ops,nodes,ctl,fs or all\n"
-	    "  -s SOCKET      listen on SOCKET instead of the default\n");
+	    "  -s SOCKET      listen on SOCKET instead of the default\n"
+	    "  -i FD          serve the filesystem on inherited socket FD (as\n"
+	    "                 perfuse_open() starts it); listen too if SOCKET is free\n");
 }
 
 /* ------------------------------------------------------------------ */
@@ -488,6 +491,15 @@ ctl_message(struct daemon *d, struct conn *c, const char *buf, size_t len)
 			break;
 		}
 		/* FALLTHROUGH */
+	case PF_CTL_DETACH:
+		if (h.type == PF_CTL_DETACH && n == 1) {
+			struct mount *m = ctl_mount_arg(d, c, strs[0]);
+
+			if (m != NULL)
+				mount_detach(d, m, c);
+			break;
+		}
+		/* FALLTHROUGH */
 	default: {
 		const char *msg[1] = { "malformed control request" };
 
@@ -528,7 +540,9 @@ conn_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 			conn_close(d, c);
 			return;
 		}
-		if (c->state == CONN_CTL)
+		if (c->state == CONN_CTL && pf_frame_is_frame(d->rbuf, (size_t)n))
+			mux_frame(d, c, d->rbuf, (size_t)n);
+		else if (c->state == CONN_CTL)
 			ctl_message(d, c, d->rbuf, (size_t)n);
 		else
 			mux_client_msg(d, c, d->rbuf, (size_t)n);
@@ -537,14 +551,39 @@ conn_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 	}
 }
 
+/* A new client connection in control mode. */
+static int
+conn_new(struct daemon *d, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct conn *c;
+
+	/* Every peer is known by its credentials, never by what it says. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    (c = calloc(1, sizeof(*c))) == NULL)
+		return -1;
+	/* Room for the largest reply perfused relays to it. */
+	pf_sock_setbuf(fd, PF_MAX_MAX_PAGES * 4096);
+	c->ep.fd = fd;
+	c->ep.handler = conn_event;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->pid = cred.pid;
+	c->state = CONN_CTL;
+	c->next = d->conns;
+	d->conns = c;
+	ep_watch(d, &c->ep, EPOLLIN);
+	dbg(d, DBG_CTL, "ctl: connection from pid %d uid %u", (int)c->pid,
+	    (unsigned)c->uid);
+	return 0;
+}
+
 static void
 accept_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 {
 	(void)events;
 	for (;;) {
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
-		struct conn *c;
 		int fd = accept4(ep->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -552,25 +591,8 @@ accept_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 				pf_warn("accept: %s", strerror(errno));
 			return;
 		}
-		/* Every peer is known by its credentials, never by what it says. */
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-		    (c = calloc(1, sizeof(*c))) == NULL) {
+		if (conn_new(d, fd) < 0)
 			close(fd);
-			continue;
-		}
-		/* Room for the largest reply perfused relays to it. */
-		pf_sock_setbuf(fd, PF_MAX_MAX_PAGES * 4096);
-		c->ep.fd = fd;
-		c->ep.handler = conn_event;
-		c->uid = cred.uid;
-		c->gid = cred.gid;
-		c->pid = cred.pid;
-		c->state = CONN_CTL;
-		c->next = d->conns;
-		d->conns = c;
-		ep_watch(d, &c->ep, EPOLLIN);
-		dbg(d, DBG_CTL, "ctl: connection from pid %d uid %u", (int)c->pid,
-		    (unsigned)c->uid);
 	}
 }
 
@@ -722,6 +744,7 @@ daemonize(const char *sockpath, int *ready_fd)
 	}
 	close(p[0]);
 	setsid();
+	(void)!chdir("/");
 	snprintf(logpath, sizeof(logpath), "%s.log", sockpath);
 	fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0) {
@@ -753,6 +776,83 @@ bury(struct daemon *d)
 }
 
 static int
+is_socket(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static char *
+absolute(const char *path)
+{
+	char cwd[4096];
+	char *out;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (getcwd(cwd, sizeof(cwd)) == NULL || asprintf(&out, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return out;
+}
+
+/* -i: our stderr is the filesystem's terminal; log beside the socket. */
+static void
+redirect_log(const char *sockpath, int own)
+{
+	char path[4200];
+	int fd;
+
+	if (!own)
+		return;
+	snprintf(path, sizeof(path), "%s.log", sockpath);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0) {
+		dup2(fd, 2);
+		close(fd);
+	}
+}
+
+/*
+ * The preload shim and the fusermount stand-ins: $PERFUSE_PRELOAD and
+ * $PERFUSE_FUSERMOUNT_DIR, else beside perfused in a build tree, else
+ * where make install put them.
+ */
+static char *
+find_helper(const char *env, const char *rel, const char *installed, const char *probe)
+{
+	char self[4096], path[4300];
+	const char *e = getenv(env);
+	ssize_t n;
+
+	if (e != NULL && *e != '\0')
+		return strdup(e);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		*strrchr(self, '/') = '\0';
+		snprintf(path, sizeof(path), "%s/%s%s", self, rel, probe);
+		if (access(path, R_OK) == 0) {
+			snprintf(path, sizeof(path), "%s/%s", self, rel);
+			return strdup(path);
+		}
+	}
+	snprintf(path, sizeof(path), "%s%s", installed, probe);
+	return access(path, R_OK) == 0 ? strdup(installed) : NULL;
+}
+
+static void
+find_helpers(struct daemon *d)
+{
+	d->preload = find_helper("PERFUSE_PRELOAD", "preload/libperfuse_preload.so",
+	    PERFUSE_PRELOAD_PATH, "");
+	d->fmdir = find_helper("PERFUSE_FUSERMOUNT_DIR", "fusermount",
+	    PERFUSE_FUSERMOUNT_DIR, "/fusermount3");
+	dbg(d, DBG_FS, "preload shim: %s; fusermount stand-ins: %s",
+	    d->preload ? d->preload : "none", d->fmdir ? d->fmdir : "none");
+}
+
+static int
 next_timeout(struct daemon *d)
 {
 	struct mount *m;
@@ -769,6 +869,10 @@ run(struct daemon *d)
 	struct epoll_event evs[64];
 
 	while (!d->stopping || d->mounts != NULL) {
+		/* -i without our own socket: done when nothing is left to serve. */
+		if (d->inherited && d->listen.fd < 0 && d->mounts == NULL &&
+		    d->conns == NULL)
+			break;
 		int i, n = epoll_wait(d->epfd, evs, 64, next_timeout(d));
 
 		if (n < 0 && errno != EINTR) {
@@ -797,10 +901,11 @@ main(int argc, char **argv)
 	};
 	char defsock[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct daemon d;
-	int opt, lockfd, ready = -1;
+	int opt, lockfd, ready = -1, ifd = -1;
+	char *end;
 
 	memset(&d, 0, sizeof(d));
-	while ((opt = getopt_long(argc, argv, "hfd:s:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "hfd:s:i:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'h':
 			usage(stdout);
@@ -814,6 +919,16 @@ main(int argc, char **argv)
 			break;
 		case 's':
 			d.sockpath = optarg;
+			break;
+		case 'i':
+			ifd = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || ifd < 0 || !is_socket(ifd)) {
+				fprintf(stderr, "perfused: -i %s: not an inherited socket\n",
+				    optarg);
+				return 2;
+			}
+			d.inherited = 1;
+			d.foreground = 1;  /* the caller already detached us */
 			break;
 		default:
 			usage(stderr);
@@ -831,20 +946,25 @@ main(int argc, char **argv)
 		}
 		d.sockpath = defsock;
 	}
-	if (make_sockdir(d.sockpath) < 0)
+	d.sockpath = absolute(d.sockpath);
+	if (d.sockpath == NULL || make_sockdir(d.sockpath) < 0)
 		return 1;
 	lockfd = take_lock(d.sockpath);
-	if (lockfd == -2) {
+	if (lockfd == -2 && !d.inherited) {
 		fprintf(stderr, "perfused: %s: another perfused serves this socket\n",
 		    d.sockpath);
 		return 0;
 	}
-	if (lockfd < 0)
+	if (lockfd < 0 && !d.inherited)
 		return 1;
 	perfuse_set_log(log_hook, NULL);
-	d.listen.fd = open_listen(d.sockpath);
-	if (d.listen.fd < 0)
+	/* With -i, listening is a bonus: clients can then reach the mount. */
+	d.listen.fd = lockfd >= 0 ? open_listen(d.sockpath) : -1;
+	if (d.listen.fd < 0 && !d.inherited)
 		return 1;
+	if (d.inherited)
+		redirect_log(d.sockpath, lockfd >= 0);
+	find_helpers(&d);
 	d.listen.handler = accept_event;
 	d.sig.fd = open_signals();
 	d.sig.handler = sig_event;
@@ -860,23 +980,35 @@ main(int argc, char **argv)
 		fprintf(stderr, "perfused: fork: %s\n", strerror(errno));
 		return 1;
 	}
-	ep_watch(&d, &d.listen, EPOLLIN);
+	if (d.listen.fd >= 0) {
+		ep_watch(&d, &d.listen, EPOLLIN);
+		pf_info("listening on %s", d.sockpath);
+	}
 	ep_watch(&d, &d.sig, EPOLLIN);
-	pf_info("listening on %s", d.sockpath);
+	if (ifd >= 0 && conn_new(&d, ifd) < 0) {
+		pf_err("-i %d: cannot serve the inherited socket", ifd);
+		return 1;
+	}
 	if (ready >= 0) {
 		(void)!write(ready, "", 1);
 		close(ready);
 	}
 	run(&d);
-	unlink(d.sockpath);
+	if (d.listen.fd >= 0)
+		unlink(d.sockpath);
 	while (d.conns != NULL)
 		conn_close(&d, d.conns);
 	bury(&d);
 	free(d.rbuf);
-	close(d.listen.fd);
+	if (d.listen.fd >= 0)
+		close(d.listen.fd);
 	close(d.sig.fd);
 	close(d.epfd);
-	close(lockfd);
+	if (lockfd >= 0)
+		close(lockfd);
+	free(d.preload);
+	free(d.fmdir);
+	free(d.sockpath);
 	pf_info("exiting");
 	return 0;
 }

@@ -84,6 +84,9 @@ struct conn {
 
 enum mount_state { M_STARTING, M_READY, M_UNMOUNTING, M_DEAD };
 
+/* How a filesystem started by perfused gets its socket. */
+enum attach { ATTACH_AUTO, ATTACH_FD, ATTACH_PRELOAD, ATTACH_FUSERMOUNT };
+
 struct pend {
 	struct conn *c;             /* NULL: internal, or its client left */
 	uint64_t client_unique;
@@ -114,6 +117,8 @@ struct mount {
 	struct conn *waiter;        /* MOUNT or UMOUNT reply owed to it */
 	time_t deadline;            /* INIT timeout, or SIGTERM at unmount */
 	int init_timeout;
+	int attach;                 /* enum attach */
+	char token[40];             /* matches its mount frame, for preload/fusermount */
 	int termed;
 	int exited;                 /* our child was reaped */
 	int exit_status;
@@ -135,6 +140,9 @@ struct daemon {
 	struct conn *graveyard;     /* closed this round, freed after it */
 	struct mount *mgraveyard;
 	char *rbuf;
+	char *preload;              /* libperfuse_preload.so */
+	char *fmdir;                /* directory of the fusermount stand-ins */
+	int inherited;              /* -i: serve one inherited socket */
 };
 
 /* perfused.c */
@@ -157,6 +165,8 @@ void mount_tick(struct daemon *d, time_t now);
 void mount_child_exited(struct daemon *d, pid_t pid, int status);
 void mux_client_msg(struct daemon *d, struct conn *c, char *buf, size_t len);
 void mux_client_gone(struct daemon *d, struct conn *c);
+void mux_frame(struct daemon *d, struct conn *c, const char *buf, size_t len);
+void mount_detach(struct daemon *d, struct mount *m, struct conn *waiter);
 void mount_bury(struct daemon *d);
 
 /* spawn.c */
@@ -167,8 +177,12 @@ struct spawn {
 	int mp_index;               /* argv index of the mountpoint */
 	uid_t uid;
 	gid_t gid;
+	int use_fd;                 /* give it a socket as /dev/fd/3 */
 };
 int spawn_find_mountpoint(char **argv);
+char **spawn_env(char **env, char **set);
+const char *spawn_getenv(char **env, const char *name);
+int spawn_links_libfuse3(const char *argv0, const char *path);
 int spawn_fs(const struct spawn *s, int *srv_fd, int *err_fd, pid_t *pid,
     unsigned long *fs_ino);
 pid_t spawn_socket_owner(unsigned long ino, pid_t not_pid);

@@ -122,7 +122,7 @@ child(const struct spawn *s, int srv, int errw)
 
 	setsid();
 	if (nul < 0 || dup2(nul, 0) < 0 || dup2(errw, 1) < 0 || dup2(errw, 2) < 0 ||
-	    dup2(srv, FS_FD) < 0)
+	    (srv >= 0 && dup2(srv, FS_FD) < 0))
 		_exit(126);
 	if (drop_privileges(s) < 0) {
 		fprintf(stderr, "perfused: cannot switch to uid %u: %s\n",
@@ -133,12 +133,127 @@ child(const struct spawn *s, int srv, int errw)
 		fprintf(stderr, "perfused: %s: %s\n", s->cwd, strerror(errno));
 		_exit(126);
 	}
-	snprintf(fdarg, sizeof(fdarg), "/dev/fd/%d", FS_FD);
-	s->argv[s->mp_index] = fdarg;
+	if (srv >= 0) {
+		snprintf(fdarg, sizeof(fdarg), "/dev/fd/%d", FS_FD);
+		s->argv[s->mp_index] = fdarg;
+	}
 	environ = s->envp;
 	execvp(s->argv[0], s->argv);
 	fprintf(stderr, "%s: %s\n", s->argv[0], strerror(errno));
 	_exit(127);
+}
+
+/* Start a filesystem that will find perfused by itself (preload, fusermount). */
+static int
+spawn_plain(const struct spawn *s, int *err_fd, pid_t *pidp)
+{
+	int ep[2];
+	pid_t pid;
+
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+
+		close(ep[0]);
+		close(ep[1]);
+		return -e;
+	}
+	if (pid == 0)
+		child(s, -1, ep[1]);
+	close(ep[1]);
+	fcntl(ep[0], F_SETFL, O_NONBLOCK);
+	*err_fd = ep[0];
+	*pidp = pid;
+	return 0;
+}
+
+/*
+ * The client's environment with some variables replaced: each entry of
+ * set is "NAME=value" and drops any NAME= of env.  Returns a malloc'ed
+ * array whose strings belong to env and set.
+ */
+char **
+spawn_env(char **env, char **set)
+{
+	size_t n = 0, k = 0, i, j;
+	char **out;
+
+	while (env[n] != NULL)
+		n++;
+	while (set[k] != NULL)
+		k++;
+	out = calloc(n + k + 1, sizeof(*out));
+	if (out == NULL)
+		return NULL;
+	for (j = 0; j < k; j++)
+		out[j] = set[j];
+	for (i = 0; i < n; i++) {
+		int replaced = 0;
+
+		for (j = 0; j < k && !replaced; j++) {
+			size_t l = strcspn(set[j], "=") + 1;
+
+			replaced = strncmp(env[i], set[j], l) == 0;
+		}
+		if (!replaced)
+			out[k++] = env[i];
+	}
+	return out;
+}
+
+/* The value of NAME in env, or NULL. */
+const char *
+spawn_getenv(char **env, const char *name)
+{
+	size_t l = strlen(name);
+
+	for (; *env != NULL; env++)
+		if (strncmp(*env, name, l) == 0 && (*env)[l] == '=')
+			return *env + l + 1;
+	return NULL;
+}
+
+/*
+ * Does the program argv0 (looked up on path) link libfuse3?  Only those
+ * take /dev/fd/N as their mountpoint.  A cheap look for the library's
+ * soname in the file is enough to choose the attach method.
+ */
+int
+spawn_links_libfuse3(const char *argv0, const char *path)
+{
+	static const char soname[] = "libfuse3.so.3";
+	char file[4096], *buf, *found = NULL;
+	const char *p = path ? path : "/usr/bin:/bin";
+	struct stat st;
+	ssize_t n;
+	int fd = -1;
+
+	if (strchr(argv0, '/') != NULL) {
+		snprintf(file, sizeof(file), "%s", argv0);
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+	}
+	while (fd < 0 && strchr(argv0, '/') == NULL && *p != '\0') {
+		size_t l = strcspn(p, ":");
+
+		snprintf(file, sizeof(file), "%.*s/%s", (int)l, p, argv0);
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+		p += l + (p[l] == ':');
+	}
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > 256 * 1024 * 1024) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
+	close(fd);
+	if (n > 0)
+		found = memmem(buf, (size_t)n, soname, sizeof(soname) - 1);
+	free(buf);
+	return found != NULL;
 }
 
 int
@@ -146,9 +261,13 @@ spawn_fs(const struct spawn *s, int *srv_fd, int *err_fd, pid_t *pidp,
     unsigned long *fs_ino)
 {
 	struct stat st;
-	int sv[2], ep[2];
+	int sv[2] = { -1, -1 }, ep[2];
 	pid_t pid;
 
+	*srv_fd = -1;
+	*fs_ino = 0;
+	if (!s->use_fd)
+		return spawn_plain(s, err_fd, pidp);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	if (pipe2(ep, O_CLOEXEC) < 0) {

@@ -223,6 +223,42 @@ ssize_t perfuse_listxattr(perfuse_conn *c, const char *path, char *buf,
 int perfuse_removexattr(perfuse_conn *c, const char *path, const char *name);
 
 /* ------------------------------------------------------------------ */
+/* Attaching a filesystem: the seed's API                               */
+/*
+ * These three replace open(2), mount(2) and umount2(2) inside a FUSE
+ * filesystem (the preload shim and the fusermount stand-ins call them).
+ * Unlike the rest of this header they follow libc's convention: they
+ * return -1 and set errno on failure.
+ */
+
+/*
+ * open(2), except for "/dev/fuse": then a SOCK_SEQPACKET socket connected
+ * to perfused ($PERFUSE_SOCKET or the default), or, when none runs, one
+ * end of a socketpair with a new "perfused -i FD" on the other.  Falls
+ * back to SOCK_DGRAM with a warning where SEQPACKET is missing.
+ * O_CLOEXEC in flags is honoured.
+ */
+int perfuse_open(const char *path, int flags, mode_t mode);
+
+/*
+ * mount(2) for a perfuse socket: data must hold "fd=N" naming a socket
+ * from perfuse_open().  Sends perfused the mount frame (source, target,
+ * filesystemtype, mountflags, data) and waits for its answer: 0, or -1
+ * with errno (EINVAL: no fd= or not a socket; EBUSY: target already
+ * mounted; EACCES ...).  $PERFUSE_MOUNT_TOKEN, set by perfused for the
+ * filesystems it starts, rides along so perfused knows its own.
+ */
+int perfuse_mount(const char *source, const char *target,
+    const char *filesystemtype, unsigned long mountflags, const void *data);
+
+/*
+ * umount2(2) for a perfuse mount: perfused ends the mount at once, without
+ * DESTROY, as the kernel does when a filesystem unmounts itself.  EINVAL
+ * when target is no perfuse mount.  flags are accepted and ignored.
+ */
+int perfuse_unmount(const char *target, int flags);
+
+/* ------------------------------------------------------------------ */
 /* perfused: mounts                                                     */
 
 /* One mount as perfused lists it. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "daemon.h"
 #include "log.h"
 #include "session.h"
 
@@ -35,8 +36,8 @@ perfuse_default_socket(char *buf, size_t size)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-static int
-sock_path(const char *sockpath, char *buf, size_t size)
+int
+pf_socket_path(const char *sockpath, char *buf, size_t size)
 {
 	if (sockpath == NULL)
 		sockpath = getenv("PERFUSE_SOCKET");
@@ -49,12 +50,12 @@ sock_path(const char *sockpath, char *buf, size_t size)
 }
 
 /* Connect to perfused; -ECONNREFUSED when none answers. */
-static int
-ctl_connect(const char *sockpath)
+int
+pf_ctl_connect(const char *sockpath)
 {
 	struct sockaddr_un sa;
 	char path[sizeof(sa.sun_path)];
-	int fd, err = sock_path(sockpath, path, sizeof(path));
+	int fd, err = pf_socket_path(sockpath, path, sizeof(path));
 
 	if (err != 0)
 		return err;
@@ -110,8 +111,8 @@ ctl_exchange(int fd, uint32_t type, const char *const *strs, uint32_t n,
 }
 
 /* The perfused to start: $PERFUSED, next to this program, or on PATH. */
-static void
-find_perfused(char *buf, size_t size)
+void
+pf_perfused_program(char *buf, size_t size)
 {
 	const char *env = getenv("PERFUSED");
 	char self[PATH_MAX - 32];
@@ -148,7 +149,7 @@ start_perfused(const char *path)
 	pid_t pid;
 	int status;
 
-	find_perfused(prog, sizeof(prog));
+	pf_perfused_program(prog, sizeof(prog));
 	pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -179,14 +180,14 @@ perfuse_daemon_ensure(const char *sockpath)
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int fd, err, tries;
 
-	fd = ctl_connect(sockpath);
+	fd = pf_ctl_connect(sockpath);
 	if (fd >= 0) {
 		close(fd);
 		return 0;
 	}
 	if (fd != -ECONNREFUSED)
 		return fd;
-	err = sock_path(sockpath, path, sizeof(path));
+	err = pf_socket_path(sockpath, path, sizeof(path));
 	if (err == 0)
 		err = start_perfused(path);
 	if (err != 0)
@@ -195,7 +196,7 @@ perfuse_daemon_ensure(const char *sockpath)
 	for (tries = 0; tries < 100; tries++) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 
-		fd = ctl_connect(sockpath);
+		fd = pf_ctl_connect(sockpath);
 		if (fd >= 0) {
 			close(fd);
 			return 0;
@@ -228,7 +229,7 @@ perfuse_daemon_mount(const char *sockpath, char *const argv[], const char *opts,
 	err = perfuse_daemon_ensure(sockpath);
 	if (err != 0)
 		return err;
-	fd = ctl_connect(sockpath);
+	fd = pf_ctl_connect(sockpath);
 	if (fd < 0)
 		return fd;
 	strs = calloc(argc + envc + 3, sizeof(*strs));
@@ -257,7 +258,7 @@ int
 perfuse_daemon_umount(const char *sockpath, const char *target)
 {
 	const char *strs[1] = { target };
-	int fd = ctl_connect(sockpath), err;
+	int fd = pf_ctl_connect(sockpath), err;
 
 	if (fd == -ECONNREFUSED)
 		return -EINVAL; /* no perfused: nothing is mounted */
@@ -292,7 +293,7 @@ perfuse_daemon_list(const char *sockpath, struct perfuse_mount_info **out, size_
 
 	*out = NULL;
 	*np = 0;
-	fd = ctl_connect(sockpath);
+	fd = pf_ctl_connect(sockpath);
 	if (fd == -ECONNREFUSED)
 		return 0;
 	if (fd < 0)
@@ -339,7 +340,7 @@ perfuse_connect(const char *sockpath, const char *target, perfuse_conn **out)
 	int fd, err;
 
 	*out = NULL;
-	fd = ctl_connect(sockpath);
+	fd = pf_ctl_connect(sockpath);
 	if (fd < 0)
 		return fd;
 	err = ctl_exchange(fd, PF_CTL_ATTACH, strs, 1, NULL, 0, NULL, 0);

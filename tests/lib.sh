@@ -16,6 +16,7 @@
 # PERFUSE_DEBUG=FLAGS passes "-d FLAGS" to perfused (its log is $T/perfused.log).
 # Set PERFUSE_LIB_NO_DAEMON=1 before sourcing to get the helpers only.
 
+# shellcheck disable=SC2034 # variables set here are for the tests
 set -euo pipefail
 export LC_ALL=C
 umask 022
@@ -169,7 +170,7 @@ rand_file() {
 # random file, symlinks, nested directories, a directory of 1000 entries,
 # a hidden file, a name with a space, an empty file, various modes.
 make_tree() {
-	local d=$1 i
+	local d=$1 i name
 	mkdir -p "$d"
 	cp "$TESTS_DIR/data/lorem.txt" "$d/lorem.txt"
 	printf 'hello, perfuse\n' >"$d/hello.txt"
@@ -193,7 +194,8 @@ make_tree() {
 	seq 1 20000 >"$d/sub/numbers.txt"
 	mkdir "$d/many"
 	for ((i = 0; i < 1000; i++)); do
-		printf 'entry %04d\n' "$i" >"$d/many/f$(printf %04d "$i")"
+		printf -v name 'f%04d' "$i"
+		printf 'entry %s\n' "$name" >"$d/many/$name"
 	done
 }
 

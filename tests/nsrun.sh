@@ -108,6 +108,7 @@ else
 	# Mapped to root inside the new user namespace, which is what lets us
 	# bind-mount over /dev/fuse there; setpriv then throws away every
 	# capability and locks "noroot" so that exec does not bring them back.
+	# shellcheck disable=SC2054 # the commas belong to --securebits
 	drop=(setpriv --inh-caps=-all --bounding-set=-all --no-new-privs
 	    --securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked,+keep_caps_locked)
 	ns=(unshare --user --map-root-user --mount --propagation private

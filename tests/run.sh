@@ -78,7 +78,7 @@ record() {
 run_one() {
 	local name=$1 out st=0 t0 note=
 	shift
-	out=$(mktemp /tmp/perfuse-out.XXXXXX)
+	out=$(mktemp "$STAGE/out.XXXXXX")
 	t0=$SECONDS
 	timeout -k 10 "$TIMEOUT" "$@" >"$out" 2>&1 </dev/null || st=$?
 	case $st in

@@ -51,6 +51,9 @@ expect_fail 1 pf ls "$M/f/below-a-file"
 expect_fail 1 pf mkdir "$M/f"
 expect_fail 1 pf rmdir "$M/f"
 
+log "a socket where no perfused listens"
+expect_fail 1 pf -S "$T/nothing.sock" cat "$M/f"
+
 log "the same target twice"
 expect_fail 1 pf mount -- "$MEMFS" "$M" --report="$T/rep-dup"
 

@@ -10,7 +10,7 @@ BADPEER=$BUILD/badpeer
 B=$T/mnt/bad
 
 log "a server that sends garbage and wrong replies"
-pf_ok mount -- "$BADPEER" server "$B"
+pf_ok mount --attach=fd -- "$BADPEER" server "$B"
 pf_ok stat "$B" >/dev/null
 expect_fail 1 pf stat "$B/x"
 assert_eq "perfuse: $B/x: Input/output error" "$(head -n 1 <<<"$ERR")" \

@@ -26,6 +26,12 @@ assert_match "$pid" '^[1-9][0-9]*$' "pid field of '$line'"
 pid_alive "$pid" || fail "pid $pid of the listed filesystem is not running"
 assert_match "$(cut -f4 <<<"$line")" '^7\.[0-9]+$' "protocol field of '$line'"
 
+log "-S SOCKET selects perfused as PERFUSE_SOCKET does"
+assert_eq "$list" "$(env -u PERFUSE_SOCKET "$PERFUSE" -S "$PERFUSE_SOCKET" list)" \
+    "perfuse -S SOCKET list"
+assert_eq hello.txt "$(env -u PERFUSE_SOCKET "$PERFUSE" -S "$PERFUSE_SOCKET" \
+    readlink "$M/link")" "perfuse -S SOCKET readlink $M/link"
+
 log "ls"
 assert_eq "$(ls -1 "$SRC")" "$(pf_ok ls "$M")" "perfuse ls $M"
 assert_eq "$(ls -1 "$SRC/many")" "$(pf_ok ls "$M/many")" "perfuse ls $M/many"
@@ -71,6 +77,8 @@ got=$(pf_ok stat "$M/sub")
 assert_contains "$got" "directory" "perfuse stat $M/sub"
 got=$(pf_ok stat "$M/private.txt")
 assert_contains "$got" "0600/-rw-------" "perfuse stat $M/private.txt"
+# The image keeps the owner of the files we generated: us.
+assert_match "$got" "Uid: \\( *$(id -u)/" "owner in perfuse stat $M/private.txt"
 
 log "cat every file, byte for byte"
 while IFS= read -r -d '' f; do
