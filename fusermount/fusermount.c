@@ -542,6 +542,7 @@ main(int argc, char **argv)
 	struct mount_params mp;
 	int ch, cfd, fd, nargs = 0;
 
+	memset(&mp, 0, sizeof(mp));
 	if (argc > 0 && argv[0] != NULL) {
 		slash = strrchr(argv[0], '/');
 		progname = slash != NULL ? slash + 1 : argv[0];
