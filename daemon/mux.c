@@ -1276,13 +1276,20 @@ mount_unmount(struct daemon *d, struct mount *m, struct conn *waiter)
 		destroyed(d, m);
 }
 
+/*
+ * Signal the filesystem: the process serving it and the process group we
+ * started it in (its own session), so that no helper it forked is left.
+ */
 static void
 signal_fs(struct mount *m, int sig)
 {
 	if (m->fs_pid > 0)
 		kill(m->fs_pid, sig);
-	if (m->pid > 0 && !m->exited)
-		kill(m->pid, sig);
+	if (m->pid > 0) {
+		kill(-m->pid, sig);
+		if (!m->exited)
+			kill(m->pid, sig);
+	}
 }
 
 void

@@ -9,6 +9,10 @@
  *       field lies, then a well-formed reply that is one byte short: the
  *       client must get EIO and perfused must carry on.
  *
+ *   badpeer frame SOCKET
+ *       Sends perfused at SOCKET a mount frame whose lengths do not add up:
+ *       perfused must answer EINVAL and close the connection.
+ *
  *   badpeer client SOCKET TARGET
  *       Attaches to TARGET through perfused at SOCKET, performs INIT, then
  *       sends a truncated 10-byte FUSE message.  perfused must close the
@@ -24,6 +28,7 @@
 #include <linux/fuse.h>
 
 #include "ctl.h"
+#include "frame.h"
 
 static int
 die(const char *what)
@@ -108,6 +113,44 @@ server(const char *mp)
 	}
 }
 
+/*
+ * Send perfused a mount frame whose lengths do not add up; perfused must
+ * answer EINVAL and hang up.
+ */
+static int
+bad_frame(const char *sock)
+{
+	struct pf_frame f = { "src", "/bad/frame", "fuse", "fd=3", NULL, 0 };
+	struct sockaddr_un sa;
+	struct pf_frame_hdr h;
+	struct fuse_out_header ack;
+	char buf[4096];
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	long len = pf_frame_encode(buf, sizeof(buf), &f);
+	ssize_t n;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	if (fd < 0 || len < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return die(sock);
+	memcpy(&h, buf, sizeof(h));
+	h.target_len += 7;
+	memcpy(buf, &h, sizeof(h));
+	if (send(fd, buf, (size_t)len, 0) != len)
+		return die("send");
+	n = recv(fd, &ack, sizeof(ack), 0);
+	if (n != sizeof(ack) || ack.error != -EINVAL) {
+		fprintf(stderr, "badpeer: no EINVAL answer to a bad frame (recv %zd)\n", n);
+		return 1;
+	}
+	if (recv(fd, buf, sizeof(buf), 0) != 0) {
+		fprintf(stderr, "badpeer: perfused kept the connection of a bad frame\n");
+		return 1;
+	}
+	return 0;
+}
+
 static int
 client(const char *sock, const char *target)
 {
@@ -160,6 +203,8 @@ main(int argc, char **argv)
 		return server(argv[2]);
 	if (argc == 4 && strcmp(argv[1], "client") == 0)
 		return client(argv[2], argv[3]);
-	fprintf(stderr, "usage: badpeer server /dev/fd/N | badpeer client SOCKET TARGET\n");
+	if (argc == 3 && strcmp(argv[1], "frame") == 0)
+		return bad_frame(argv[2]);
+	fprintf(stderr, "usage: badpeer server /dev/fd/N | badpeer client SOCKET TARGET | badpeer frame SOCKET\n");
 	return 2;
 }

@@ -23,6 +23,17 @@ log "a client that sends a truncated FUSE message"
 pf_ok ls -d "$B" >/dev/null
 assert_perfused_alive
 
+log "a mount frame whose lengths do not add up"
+"$BADPEER" frame "$PERFUSE_SOCKET" || fail "perfused did not refuse a bad mount frame"
+assert_perfused_alive
+
+log "a filesystem that never answers INIT: a timeout, and no process left"
+expect_fail 1 pf mount -o init_timeout=2 --attach=fd -- sh -c 'sleep 300' "$T/mnt/never"
+assert_contains "$ERR" "did not answer INIT within 2 s" "stderr of a mount that timed out"
+sleep 0.5
+if pgrep -f 'sleep 300' >/dev/null; then fail "the timed-out filesystem left a process"; fi
+assert_perfused_alive
+
 log "another mount still works"
 M=$T/mnt/mem
 pf_ok mount -- "$MEMFS" "$M" --report="$T/rep"
