@@ -1053,6 +1053,45 @@ proc_cmdline(pid_t pid)
 }
 
 /*
+ * The filesystem behind a frame: a fusermount stand-in sends it for its
+ * parent, the filesystem that ran it.
+ */
+static pid_t
+frame_sender(pid_t pid)
+{
+	char path[64], comm[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, comm, sizeof(comm) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return pid;
+	comm[n] = '\0';
+	if (strncmp(comm, "fusermount", 10) != 0)
+		return pid;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, comm, sizeof(comm) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		char *close_paren;
+		int ppid;
+
+		comm[n] = '\0';
+		close_paren = strrchr(comm, ')');
+		if (close_paren != NULL && sscanf(close_paren, ") %*c %d", &ppid) == 1 &&
+		    ppid > 1)
+			return (pid_t)ppid;
+	}
+	return pid;
+}
+
+/*
  * A mount frame: the connection becomes the filesystem's FUSE socket,
  * for a mount perfused started (its token matches) or a new one.
  */
@@ -1082,7 +1121,10 @@ mux_frame(struct daemon *d, struct conn *c, const char *buf, size_t len)
 			why = "out of memory";
 			err = -ENOMEM;
 		} else {
-			m->command = proc_cmdline(c->pid);
+			pid_t owner = frame_sender(c->pid);
+
+			m->command = proc_cmdline(owner);
+			c->pid = owner;
 			m->d = d;
 			m->uid = c->uid;
 			m->gid = c->gid;

@@ -177,7 +177,7 @@ spawn_plain(const struct spawn *s, int *err_fd, pid_t *pidp)
 char **
 spawn_env(char **env, char **set)
 {
-	size_t n = 0, k = 0, i, j;
+	size_t n = 0, k = 0, o, i, j;
 	char **out;
 
 	while (env[n] != NULL)
@@ -187,8 +187,8 @@ spawn_env(char **env, char **set)
 	out = calloc(n + k + 1, sizeof(*out));
 	if (out == NULL)
 		return NULL;
-	for (j = 0; j < k; j++)
-		out[j] = set[j];
+	for (o = 0; o < k; o++)
+		out[o] = set[o];
 	for (i = 0; i < n; i++) {
 		int replaced = 0;
 
@@ -198,7 +198,7 @@ spawn_env(char **env, char **set)
 			replaced = strncmp(env[i], set[j], l) == 0;
 		}
 		if (!replaced)
-			out[k++] = env[i];
+			out[o++] = env[i];
 	}
 	return out;
 }

@@ -31,9 +31,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "perfuse.h"
@@ -109,6 +112,100 @@ version(void)
 	else
 		printf("fusermount3 version: 3.14.0 (perfuse %s stand-in)\n",
 		    PERFUSE_VERSION);
+}
+
+/* ------------------------------------------------------------------ */
+/* Environment                                                         */
+
+/* Does the NAME=VALUE entry e name a variable we take from the parent? */
+static int
+wanted_var(const char *e)
+{
+	return strncmp(e, "PERFUSE", 7) == 0 || strncmp(e, "XDG_RUNTIME_DIR=", 16) == 0 ||
+	    strncmp(e, "PATH=", 5) == 0;
+}
+
+/*
+ * go-fuse runs us with nothing but _FUSE_COMMFD=3 in the environment, so
+ * $PERFUSE_SOCKET, $PERFUSE_MOUNT_TOKEN (which ties the mount to the one
+ * perfused started) and $XDG_RUNTIME_DIR (the default socket) are lost.
+ * Take those we lack from our parent, the filesystem, as it was started.
+ */
+static void
+import_parent_env(void)
+{
+	char path[64], *buf = NULL, *e, *eq;
+	size_t size = 0, len = 0;
+	pid_t ppid = getppid();
+	ssize_t n;
+	int fd;
+
+	if (ppid <= 1)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)ppid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (;;) {
+		if (len + 4096 + 1 > size) {
+			char *nbuf = realloc(buf, size = len + 65536);
+
+			if (nbuf == NULL)
+				goto out;
+			buf = nbuf;
+		}
+		n = read(fd, buf + len, size - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	if (buf == NULL)
+		goto out;
+	buf[len] = '\0';
+	for (e = buf; e < buf + len; e += strlen(e) + 1) {
+		if (!wanted_var(e) || (eq = strchr(e, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		if (getenv(e) == NULL)
+			setenv(e, eq + 1, 0);
+		*eq = '=';
+	}
+out:
+	free(buf);
+	close(fd);
+}
+
+/*
+ * The perfused that perfuse_open() starts when none answers: $PERFUSED,
+ * else the one of this build tree or installation, else perfused on PATH.
+ */
+static void
+default_perfused(void)
+{
+	char self[PATH_MAX], cand[PATH_MAX + 32], *slash;
+	ssize_t n;
+
+	if (getenv("PERFUSED") != NULL)
+		return;
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			snprintf(cand, sizeof(cand), "%s/../perfused", self);
+			if (access(cand, X_OK) == 0) {
+				setenv("PERFUSED", cand, 1);
+				return;
+			}
+		}
+	}
+#ifdef PERFUSED_INSTALLED
+	if (access(PERFUSED_INSTALLED, X_OK) == 0)
+		setenv("PERFUSED", PERFUSED_INSTALLED, 1);
+#endif
 }
 
 /* ------------------------------------------------------------------ */
@@ -428,6 +525,159 @@ open_device(void)
 	return fd;
 }
 
+/* After a connection that went dead: say where we looked. */
+static void
+no_perfused_hint(void)
+{
+	const char *env = getenv("PERFUSE_SOCKET");
+	char def[108];
+
+	if (env != NULL && *env != '\0')
+		fm_err("perfused at %s (from $PERFUSE_SOCKET) hung up", env);
+	else if (perfuse_default_socket(def, sizeof(def)) == 0)
+		fm_err("no perfused at %s, and the one started for us (%s) "
+		    "hung up; set $PERFUSE_SOCKET or $PERFUSED", def,
+		    getenv("PERFUSED") ? getenv("PERFUSED") : "perfused on PATH");
+}
+
+/* ------------------------------------------------------------------ */
+/* go-fuse's poll hack                                                 */
+
+/*
+ * go-fuse's WaitMount() (which gocryptfs and every fs.Mount() user go
+ * through) opens MNT/.go-fuse-epoll-hack, expecting the kernel to send
+ * the LOOKUP to the new filesystem; with no kernel mount the open fails
+ * with ENOENT and the filesystem gives up ("fs.Mount failed: no such file
+ * or directory").  So for go-fuse (the only caller with a SOCK_SEQPACKET
+ * comm socket) we put an empty file of that name in the mountpoint, and
+ * leave behind a small process that removes it once go-fuse has opened
+ * and closed it, or after POLLHACK_TIMEOUT_MS: an empty mountpoint stays
+ * empty (gocryptfs refuses a non-empty one on the next mount).
+ */
+#define POLLHACK_NAME ".go-fuse-epoll-hack"
+#define POLLHACK_TIMEOUT_MS (60 * 1000)
+
+static char *pollhack_path;    /* the file we made, until handed on */
+
+static int
+comm_is_seqpacket(int cfd)
+{
+	socklen_t len = sizeof(int);
+	int type;
+
+	return getsockopt(cfd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+	    type == SOCK_SEQPACKET;
+}
+
+/* Remove path if it still is the empty file we made (dev, ino). */
+static void
+pollhack_unlink(const char *path, dev_t dev, ino_t ino)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 &&
+	    (dev == 0 || (st.st_dev == dev && st.st_ino == ino)) &&
+	    st.st_uid == getuid())
+		unlink(path);
+}
+
+static void
+pollhack_create(const char *mnt, int cfd)
+{
+	struct stat st;
+	int fd;
+
+	if (!comm_is_seqpacket(cfd) || stat(mnt, &st) < 0 || !S_ISDIR(st.st_mode))
+		return;
+	if (asprintf(&pollhack_path, "%s%s" POLLHACK_NAME, mnt,
+	    strcmp(mnt, "/") == 0 ? "" : "/") < 0) {
+		pollhack_path = NULL;
+		return;
+	}
+	fd = open(pollhack_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0444);
+	if (fd < 0) {
+		/* There already, or a mountpoint we may not write: leave it be. */
+		free(pollhack_path);
+		pollhack_path = NULL;
+		return;
+	}
+	close(fd);
+}
+
+/* The mount failed after all: take the file back now. */
+static void
+pollhack_abort(void)
+{
+	if (pollhack_path != NULL)
+		pollhack_unlink(pollhack_path, 0, 0);
+	free(pollhack_path);
+	pollhack_path = NULL;
+}
+
+/* Leave a process behind that removes the file once go-fuse is done. */
+static void
+pollhack_handoff(void)
+{
+	struct pollfd pfd;
+	struct stat st;
+	pid_t pid;
+	int in, nul;
+
+	if (pollhack_path == NULL)
+		return;
+	in = inotify_init1(IN_CLOEXEC);
+	if (in < 0 || lstat(pollhack_path, &st) < 0 ||
+	    inotify_add_watch(in, pollhack_path, IN_CLOSE | IN_DELETE_SELF |
+	    IN_MOVE_SELF) < 0) {
+		/* No way to know when: go-fuse would fail without it, keep it. */
+		if (in >= 0)
+			close(in);
+		return;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0) {
+		/* Twice, so that nobody has to reap it. */
+		if (fork() != 0)
+			_exit(0);
+		setsid();
+		if (chdir("/") < 0) {
+			/* harmless */
+		}
+		if (in != 3) {
+			dup2(in, 3);
+			close(in);
+			in = 3;
+		}
+		close_range(4, ~0U, 0);
+		nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			if (nul > 3)
+				close(nul);
+		}
+		pfd.fd = in;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		while (poll(&pfd, 1, POLLHACK_TIMEOUT_MS) < 0 && errno == EINTR)
+			;
+		pollhack_unlink(pollhack_path, st.st_dev, st.st_ino);
+		_exit(0);
+	}
+	close(in);
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	else
+		pollhack_abort();
+	free(pollhack_path);
+	pollhack_path = NULL;
+}
+
 /* Open, mount; returns the fd for the library or -1. */
 static int
 do_mount(const char *mnt, const char *opts, struct mount_params *mp)
@@ -470,6 +720,8 @@ do_mount(const char *mnt, const char *opts, struct mount_params *mp)
 
 		flush_liblog();
 		fm_err("mount failed: %s", strerror(err));
+		if (err == ECONNRESET || err == EPIPE || err == ECONNREFUSED)
+			no_perfused_hint();
 		close(fd);
 	} else {
 		ret = fd;
@@ -548,6 +800,8 @@ main(int argc, char **argv)
 		progname = slash != NULL ? slash + 1 : argv[0];
 	}
 	perfuse_set_log(log_hook, NULL);
+	import_parent_env();
+	default_perfused();
 	/*
 	 * "-" first: the mountpoint may come before the options (go-fuse's
 	 * "fusermount3 MNT -o OPTS") even under POSIXLY_CORRECT.
@@ -633,6 +887,12 @@ main(int argc, char **argv)
 				fm_err("bad mount point %s: %s", origmnt, strerror(errno));
 			return 1;
 		}
+		if (asprintf(&pollhack_path, "%s/" POLLHACK_NAME, mnt) >= 0) {
+			/* A leftover of ours (see pollhack_create) must not stay. */
+			pollhack_unlink(pollhack_path, 0, 0);
+			free(pollhack_path);
+			pollhack_path = NULL;
+		}
 		if (perfuse_unmount(mnt, lazy ? MNT_DETACH : 0) < 0) {
 			if (!quiet) {
 				if (errno == EINVAL)
@@ -672,8 +932,10 @@ main(int argc, char **argv)
 		free(opts);
 		return 1;
 	}
+	pollhack_create(mnt, cfd);
 	if (send_fd(cfd, fd) < 0) {
 		close(fd);
+		pollhack_abort();
 		perfuse_unmount(mnt, MNT_DETACH);
 		free_mount_params(&mp);
 		free(mnt);
@@ -682,6 +944,7 @@ main(int argc, char **argv)
 	}
 	/* Ours must not keep the connection alive once the library is done. */
 	close(fd);
+	pollhack_handoff();
 	if (mp.auto_unmount)
 		wait_then_unmount(cfd, mnt);
 	free_mount_params(&mp);

@@ -43,6 +43,14 @@
  *     interposed too: end of file on one of our sockets becomes ENODEV.
  *     Other reads pay one indirect call; reads returning 0 elsewhere a
  *     table look-up.
+ *  7. libfuse3's multi-threaded loop with clone_fd opens "/dev/fuse" once
+ *     more per worker and ioctl(FUSE_DEV_IOC_CLONE, &masterfd) on it.  On
+ *     a socket that fails with ENOTTY ("fuse: failed to clone device fd",
+ *     then it goes on without clone_fd).  Here the ioctl, on one of our
+ *     sockets naming another of ours, dup3()s the master onto the clone's
+ *     fd: every worker then reads the one socket, each read one whole
+ *     request, which is what a clone amounts to over a socket.  (The
+ *     clone's own fresh connection to perfused is closed by the dup3.)
  *
  * Not handled, because libfuse 2.9.9 / 3.14 do not need it here:
  *  - the new mount API (fsopen/fsconfig/fsmount/move_mount): neither
@@ -55,9 +63,6 @@
  *    recognised as such by its st_dev/st_ino);
  *  - "-o auto_unmount": libfuse then skips open/mount and runs the setuid
  *    fusermount directly, which LD_PRELOAD does not follow;
- *  - "-o clone_fd" (libfuse3): the clone's open("/dev/fuse") gets a second
- *    socket, FUSE_DEV_IOC_CLONE on it fails with ENOTTY, libfuse says
- *    "fuse: failed to clone device fd" and goes on with the shared fd;
  *  - splice: libfuse splices only when INIT granted FUSE_SPLICE_*, which
  *    perfused does not;
  *  - SIGPIPE from writing replies to a socket whose peer has gone: libfuse's
@@ -85,7 +90,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -96,6 +103,8 @@
 
 #define FUSE_DEVICE "/dev/fuse"
 #define MAX_SOCKS 256
+/* <linux/fuse.h>'s FUSE_DEV_IOC_CLONE, without the rest of that header. */
+#define PF_FUSE_DEV_IOC_CLONE _IOR(229, 0, uint32_t)
 
 /* glibc's fortified entry points; <fcntl.h> declares them only under
  * _FORTIFY_SOURCE. */
@@ -144,6 +153,7 @@ REAL_DECL(mount);
 REAL_DECL(umount);
 REAL_DECL(umount2);
 REAL_DECL(read);
+REAL_DECL(ioctl);
 
 /* A missing real function (cannot happen with glibc): fail like a stub. */
 #define CALL_REAL(ret, name, ...) do {                                  \
@@ -488,6 +498,64 @@ read(int fd, void *buf, size_t size)
 		return -1;
 	}
 	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* ioctl: FUSE_DEV_IOC_CLONE                                            */
+
+/*
+ * A master we did not open: an AF_UNIX socket that came another way (from
+ * fusermount3 by SCM_RIGHTS with "-o auto_unmount", or as /dev/fd/N).
+ * libfuse names only its session fd here, so it is a FUSE socket: take it
+ * as ours, which also gives it the read() rule above.
+ */
+static int
+adopt_socket(int fd)
+{
+	int domain = 0;
+	socklen_t len = sizeof(domain);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
+	    domain != AF_UNIX)
+		return 0;
+	return sock_add(fd) == 0;
+}
+
+/* The request is unsigned long in glibc's prototype; one optional argument. */
+int
+ioctl(int fd, unsigned long request, ...)
+{
+	__typeof__(&ioctl) fn;
+	va_list ap;
+	void *arg;
+	uint32_t master;
+	int fl, cloexec;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (request == PF_FUSE_DEV_IOC_CLONE && arg != NULL &&
+	    __atomic_load_n(&nsocks, __ATOMIC_RELAXED) > 0 && sock_is_ours(fd)) {
+		memcpy(&master, arg, sizeof(master));
+		if (master > INT_MAX || (int)master == fd ||
+		    (!sock_is_ours((int)master) && !adopt_socket((int)master))) {
+			errno = EINVAL;  /* as the kernel: not a FUSE device */
+			return -1;
+		}
+		fl = fcntl(fd, F_GETFD);
+		cloexec = fl >= 0 && (fl & FD_CLOEXEC) != 0;
+		if (dup3((int)master, fd, cloexec ? O_CLOEXEC : 0) < 0)
+			return -1;
+		if (sock_add(fd) < 0)
+			return -1;
+		return 0;
+	}
+	fn = REAL(ioctl);
+	if (fn == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return fn(fd, request, arg);
 }
 
 /* ------------------------------------------------------------------ */

@@ -54,6 +54,14 @@ stage() {
 			*) [ -x "$f" ] && cp -P "$f" "$STAGE/$b/";;
 			esac
 		done
+		# The preload shim and the fusermount stand-ins live in
+		# subdirectories, where perfused looks for them.
+		for f in preload/libperfuse_preload.so fusermount/fusermount \
+		    fusermount/fusermount3; do
+			[ -e "$ROOT/$b/$f" ] || continue
+			mkdir -p "$STAGE/$b/$(dirname "$f")"
+			cp -P "$ROOT/$b/$f" "$STAGE/$b/$f"
+		done
 	done
 	chmod -R a+rX,go-w "$STAGE"
 }
