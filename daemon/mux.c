@@ -1239,7 +1239,8 @@ mount_dead(struct daemon *d, struct mount *m, const char *why)
 			    "connection before answering INIT");
 		mount_fail(d, m, -ECONNABORTED, reason);
 	} else if (why != NULL && m->state == M_READY) {
-		pf_warn("%s: %s; the mount is gone", m->target, why);
+		/* How libfuse unmounts itself, and how a crash looks: both end here. */
+		pf_info("%s: %s; the mount ended", m->target, why);
 	}
 	m->state = M_DEAD;
 	for (i = 0; i < m->pending.cap; i++) {

@@ -31,33 +31,52 @@
 #define FUSE_DEVICE "/dev/fuse"
 #define ACK_TIMEOUT_MS (60 * 1000)
 
-/* Start "perfused -i FD" on our socketpair, detached from the caller. */
+/*
+ * Start "perfused -i FD" on our socketpair, detached from the caller.  A
+ * close-on-exec pipe tells us whether the exec worked: it closes empty
+ * when it did, and carries errno when it did not.
+ */
 static int
 start_private_perfused(int fd)
 {
 	char prog[PATH_MAX], arg[16];
+	int p[2], status, err = 0;
 	pid_t pid;
-	int status;
 
 	pf_perfused_program(prog, sizeof(prog));
 	snprintf(arg, sizeof(arg), "%d", fd);
-	pid = fork();
-	if (pid < 0)
+	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		close(p[0]);
+		close(p[1]);
+		return err;
+	}
 	if (pid == 0) {
 		/* Twice, so that perfused is nobody's child but init's. */
 		if (fork() != 0)
 			_exit(0);
+		close(p[0]);
 		setsid();
 		fcntl(fd, F_SETFD, 0);
 		execlp(prog, "perfused", "-i", arg, (char *)NULL);
-		fprintf(stderr, "perfuse: %s: %s\n", prog, strerror(errno));
+		err = errno;
+		(void)!write(p[1], &err, sizeof(err));
 		_exit(127);
 	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
+	close(p[1]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (read(p[0], &err, sizeof(err)) == sizeof(err)) {
+		pf_warn("cannot start %s: %s", prog, strerror(err));
+		err = -err;
+	} else {
+		err = 0;
+	}
+	close(p[0]);
+	return err;
 }
 
 static int

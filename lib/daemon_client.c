@@ -110,13 +110,19 @@ ctl_exchange(int fd, uint32_t type, const char *const *strs, uint32_t n,
 	return err;
 }
 
-/* The perfused to start: $PERFUSED, next to this program, or on PATH. */
+/*
+ * The perfused to start: $PERFUSED, else beside this program (a build
+ * tree) or in ../sbin (an installed bin/), else where make install put
+ * it, else "perfused" on PATH.
+ */
 void
 pf_perfused_program(char *buf, size_t size)
 {
+	static const char *const beside[] = { "/perfused", "/../sbin/perfused" };
 	const char *env = getenv("PERFUSED");
-	char self[PATH_MAX - 32];
+	char self[PATH_MAX];
 	ssize_t n;
+	size_t i;
 
 	if (env != NULL && *env != '\0') {
 		snprintf(buf, size, "%s", env);
@@ -128,17 +134,19 @@ pf_perfused_program(char *buf, size_t size)
 
 		self[n] = '\0';
 		slash = strrchr(self, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			snprintf(buf, size, "%s/perfused", self);
-			if (access(buf, X_OK) == 0)
-				return;
-			snprintf(buf, size, "%s/../sbin/perfused", self);
+		for (i = 0; slash != NULL && i < 2; i++) {
+			size_t dl = (size_t)(slash - self), sl = strlen(beside[i]);
+
+			if (dl + sl >= size)
+				continue;
+			memcpy(buf, self, dl);
+			memcpy(buf + dl, beside[i], sl + 1);
 			if (access(buf, X_OK) == 0)
 				return;
 		}
 	}
-	snprintf(buf, size, "perfused");
+	snprintf(buf, size, "%s", access(PERFUSED_PATH, X_OK) == 0 ? PERFUSED_PATH :
+	    "perfused");
 }
 
 /* Start a perfused in the background; it daemonizes once it listens. */

@@ -61,8 +61,14 @@
  *  - access()/stat() of /dev/fuse: libfuse does not look before opening;
  *  - close() of our socket: fine as is (the table entry goes stale and is
  *    recognised as such by its st_dev/st_ino);
- *  - "-o auto_unmount": libfuse then skips open/mount and runs the setuid
- *    fusermount directly, which LD_PRELOAD does not follow;
+ *  - "-o auto_unmount": libfuse then skips open/mount and runs fusermount
+ *    (libfuse2) or fusermount3 with _FUSE_COMMFD.  LD_PRELOAD reaches it
+ *    only when it runs without its setuid privilege (under no_new_privs,
+ *    as in tests/nsrun.sh): its own open/mount then come here and it hands
+ *    our socket over by SCM_RIGHTS, which works (its mount table, not the
+ *    filesystem's, then knows the mount).  Run setuid, it ignores
+ *    LD_PRELOAD and mounts on the kernel; perfused's fusermount stand-ins
+ *    are the answer there;
  *  - splice: libfuse splices only when INIT granted FUSE_SPLICE_*, which
  *    perfused does not;
  *  - SIGPIPE from writing replies to a socket whose peer has gone: libfuse's
