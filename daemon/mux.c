@@ -847,34 +847,36 @@ choose_attach(struct daemon *d, int attach, char **argv, char **envp)
 
 /*
  * The environment of a filesystem that finds perfused by itself: our
- * socket, its mount token, the stand-ins first on PATH, and the shim.
+ * socket, its mount token, the stand-ins first on PATH (and named for the
+ * shim, which redirects libfuse's exec of /usr/bin/fusermount3), the
+ * method, and the shim itself when there is one.
  */
+#define ATTACH_ENV_MAX 7
+
 static char **
 attach_env(struct daemon *d, struct mount *m, char **envp, char **owned)
 {
 	const char *path = spawn_getenv(envp, "PATH"), *pre = spawn_getenv(envp, "LD_PRELOAD");
+	const char *fmdir = d->fmdir ? d->fmdir : "/nonexistent";
 	unsigned char rnd[16];
-	char *set[5];
+	char *set[ATTACH_ENV_MAX + 1];
 	int n = 0, i;
 
 	if (getentropy(rnd, sizeof(rnd)) < 0)
 		return NULL;
 	for (i = 0; i < 16; i++)
 		snprintf(m->token + 2 * i, 3, "%02x", rnd[i]);
-	if (asprintf(&owned[0], "PERFUSE_SOCKET=%s", d->sockpath) < 0 ||
-	    asprintf(&owned[1], "PERFUSE_MOUNT_TOKEN=%s", m->token) < 0 ||
-	    asprintf(&owned[2], "PATH=%s:%s", d->fmdir ? d->fmdir : "/nonexistent",
-	    path ? path : "/usr/bin:/bin") < 0)
+	if (asprintf(&owned[n++], "PERFUSE_SOCKET=%s", d->sockpath) < 0 ||
+	    asprintf(&owned[n++], "PERFUSE_MOUNT_TOKEN=%s", m->token) < 0 ||
+	    asprintf(&owned[n++], "PATH=%s:%s", fmdir, path ? path : "/usr/bin:/bin") < 0 ||
+	    asprintf(&owned[n++], "PERFUSE_FUSERMOUNT_DIR=%s", fmdir) < 0 ||
+	    asprintf(&owned[n++], "PERFUSE_ATTACH=%s", attach_names[m->attach]) < 0)
 		return NULL;
-	set[n++] = owned[0];
-	set[n++] = owned[1];
-	set[n++] = owned[2];
-	if (m->attach == ATTACH_PRELOAD) {
-		if (asprintf(&owned[3], "LD_PRELOAD=%s%s%s", d->preload, pre ? ":" : "",
-		    pre ? pre : "") < 0)
-			return NULL;
-		set[n++] = owned[3];
-	}
+	if (d->preload != NULL && asprintf(&owned[n++], "LD_PRELOAD=%s%s%s", d->preload,
+	    pre ? ":" : "", pre ? pre : "") < 0)
+		return NULL;
+	for (i = 0; i < n; i++)
+		set[i] = owned[i];
 	set[n] = NULL;
 	return spawn_env(envp, set);
 }
@@ -911,7 +913,7 @@ send_init(struct daemon *d, struct mount *m)
 static int
 spawn_with(struct daemon *d, struct mount *m, struct spawn *s, const char **why)
 {
-	char *owned[4] = { NULL, NULL, NULL, NULL };
+	char *owned[ATTACH_ENV_MAX] = { NULL };
 	char **env = s->envp;
 	int err, i;
 
@@ -932,7 +934,7 @@ spawn_with(struct daemon *d, struct mount *m, struct spawn *s, const char **why)
 	}
 	if (env != s->envp || !s->use_fd)
 		free(env);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < ATTACH_ENV_MAX; i++)
 		free(owned[i]);
 	if (err != 0 && *why == NULL)
 		*why = "cannot start the filesystem";

@@ -92,6 +92,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -160,6 +161,8 @@ REAL_DECL(umount);
 REAL_DECL(umount2);
 REAL_DECL(read);
 REAL_DECL(ioctl);
+REAL_DECL(execv);
+REAL_DECL(execvp);
 
 /* A missing real function (cannot happen with glibc): fail like a stub. */
 #define CALL_REAL(ret, name, ...) do {                                  \
@@ -365,10 +368,35 @@ is_fuse_device(const char *path)
 	return path != NULL && strcmp(path, FUSE_DEVICE) == 0;
 }
 
+/*
+ * PERFUSE_ATTACH=fusermount (perfuse mount --attach=fusermount): take
+ * libfuse down the road every unprivileged user's libfuse takes: the
+ * device opens (here: /dev/null, never used), mount(2) fails with EPERM,
+ * and libfuse runs fusermount3 with _FUSE_COMMFD, which perfused's
+ * stand-in answers with a perfused socket.
+ */
+static int
+fusermount_mode(void)
+{
+	const char *a = getenv("PERFUSE_ATTACH");
+
+	return a != NULL && strcmp(a, "fusermount") == 0;
+}
+
 static int
 fuse_open(const char *path, int flags, mode_t mode)
 {
 	int fd, err, fl;
+
+	if (fusermount_mode()) {
+		__typeof__(&open) open_fn = REAL(open);
+
+		if (open_fn == NULL) {
+			errno = ENOSYS;
+			return -1;
+		}
+		return open_fn("/dev/null", flags & (O_RDWR | O_CLOEXEC | O_NONBLOCK));
+	}
 
 	fd = perfuse_open(path, flags, mode);
 	if (fd < 0) {
@@ -596,6 +624,11 @@ mount(const char *source, const char *target, const char *type,
 	char *abs;
 	int err;
 
+	if (fusermount_mode() && type != NULL && strncmp(type, "fuse", 4) == 0 &&
+	    data != NULL && strstr(data, "fd=") != NULL) {
+		errno = EPERM;  /* as for any user: libfuse now runs fusermount */
+		return -1;
+	}
 	if (target == NULL || our_mount_fd(type, data) < 0)
 		CALL_REAL(-1, mount, source, target, type, flags, data);
 	abs = abs_path(target);
@@ -675,4 +708,44 @@ umount(const char *target)
 	free(abs);
 	errno = err;
 	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* exec of fusermount                                                   */
+
+/*
+ * libfuse runs FUSERMOUNT_DIR/fusermount3 (/usr/bin) first and only then
+ * looks on PATH, so perfused's stand-ins first on PATH are not enough: an
+ * exec of anything called fusermount or fusermount3 goes to the stand-in
+ * of that name in $PERFUSE_FUSERMOUNT_DIR when that is set.
+ */
+static const char *
+fusermount_redirect(const char *path, char *buf, size_t size)
+{
+	const char *dir = getenv("PERFUSE_FUSERMOUNT_DIR");
+	const char *base = path ? strrchr(path, '/') : NULL;
+
+	base = base ? base + 1 : path;
+	if (dir == NULL || *dir == '\0' || base == NULL ||
+	    (strcmp(base, "fusermount") != 0 && strcmp(base, "fusermount3") != 0))
+		return path;
+	if ((size_t)snprintf(buf, size, "%s/%s", dir, base) >= size)
+		return path;
+	return buf;
+}
+
+int
+execv(const char *path, char *const argv[])
+{
+	char buf[PATH_MAX];
+
+	CALL_REAL(-1, execv, fusermount_redirect(path, buf, sizeof(buf)), argv);
+}
+
+int
+execvp(const char *file, char *const argv[])
+{
+	char buf[PATH_MAX];
+
+	CALL_REAL(-1, execvp, fusermount_redirect(file, buf, sizeof(buf)), argv);
 }
