@@ -1381,9 +1381,14 @@ mount_child_exited(struct daemon *d, pid_t pid, int status)
 			m->exit_status = status;
 			dbg(d, DBG_FS, "%s: process %d exited (status 0x%x)", m->target,
 			    (int)pid, status);
-			/* A failed start: no need to wait for INIT's deadline. */
-			if (m->state == M_STARTING &&
-			    !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			/*
+			 * A failed start: no need to wait for INIT's deadline.
+			 * Exit status 0 may be a daemonizing parent, but only
+			 * after the mount frame came: libfuse and go-fuse
+			 * mount first and daemonize after.
+			 */
+			if (m->state == M_STARTING && (m->ep.fd < 0 ||
+			    !(WIFEXITED(status) && WEXITSTATUS(status) == 0)))
 				mount_dead(d, m, NULL);
 			else if (m->state == M_READY && m->fs_pid == 0)
 				m->fs_pid = spawn_socket_owner(m->fs_ino, pid);

@@ -239,6 +239,115 @@ wait_gone() {
 }
 
 # ---------------------------------------------------------------------------
+# Filesystems that perfused starts through the preload shim or the
+# fusermount stand-ins (tests/integration/attach_*.sh)
+
+# procs_with_arg STRING: the pids of the live processes one of whose
+# arguments is exactly STRING (a mountpoint, an image), one a line.
+procs_with_arg() {
+	local p pid a
+	for p in /proc/[0-9]*; do
+		pid=${p#/proc/}
+		if [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ]; then
+			continue
+		fi
+		while IFS= read -r -d '' a; do
+			if [ "$a" = "$1" ]; then
+				if pid_alive "$pid"; then echo "$pid"; fi
+				break
+			fi
+		done 2>/dev/null <"$p/cmdline" || true
+	done
+	return 0
+}
+
+# proc_env PID NAME: the value of NAME in the environment of process PID.
+proc_env() {
+	local v
+	v=$(tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | sed -n "s/^$2=//p") || true
+	printf '%s\n' "$v"
+}
+
+# assert_attach TARGET METHOD: perfused started the filesystem of TARGET
+# with METHOD (fd, preload or fusermount), as its log says.
+assert_attach() {
+	local line
+	line=$(grep -F "$1: starting " "$PERFUSED_LOG" | tail -n 1) || true
+	[ -n "$line" ] || fail "no 'starting' line for $1 in perfused's log"
+	case $line in
+	*"attach=$2)"*) ;;
+	*) fail "$1 was started with the wrong method (expected attach=$2): $line";;
+	esac
+}
+
+# assert_listed TARGET WORD: "perfuse list" has exactly one line for TARGET, with
+# four fields, WORD in its command and a 7.N protocol.  Sets LISTED_PID.
+assert_listed() {
+	local list line
+	list=$(pf_ok list)
+	assert_eq 1 "$(awk -F '\t' -v t="$1" '$1 == t' <<<"$list" | wc -l)" \
+	    "number of '$1' lines in perfuse list"
+	line=$(awk -F '\t' -v t="$1" '$1 == t' <<<"$list")
+	assert_eq 4 "$(awk -F '\t' '{ print NF }' <<<"$line")" "fields in '$line'"
+	assert_contains "$(cut -f2 <<<"$line")" "$2" "command of $1 in perfuse list"
+	LISTED_PID=$(cut -f3 <<<"$line")
+	assert_match "$LISTED_PID" '^[1-9][0-9]*$' "pid field of '$line'"
+	assert_match "$(cut -f4 <<<"$line")" '^7\.[0-9]+$' "protocol field of '$line'"
+}
+
+# assert_ended WHAT PID...: "perfuse umount" has returned, and it waits for
+# the filesystem to exit, so none of PIDS may still run (a deferred
+# failure); each must at least be gone 10 s later (a failure).
+assert_ended() {
+	local what=$1 pid late=
+	shift
+	for pid in "$@"; do
+		if pid_alive "$pid"; then late="$late $pid"; fi
+	done
+	[ -n "$late" ] || return 0
+	defer_fail "$what: still running right after perfuse umount returned" \
+	    "(pid$late); umount is to wait for the filesystem to exit"
+	for pid in $late; do
+		wait_gone "$pid" 10 || fail "$what (pid $pid) still runs 10 s after perfuse umount"
+	done
+}
+
+# defer_fail MESSAGE: report a failure but go on with the test, so that the
+# rest of it still runs; fail_deferred (at the end) then fails the test.
+DEFERRED_FAILS=0
+defer_fail() {
+	echo "FAIL: $TEST_NAME: $*" >&2
+	DEFERRED_FAILS=$((DEFERRED_FAILS + 1))
+}
+fail_deferred() {
+	[ "$DEFERRED_FAILS" = 0 ] ||
+	    fail "$DEFERRED_FAILS check(s) failed above (FAIL lines); the rest passed"
+}
+
+# asan_allow_shim: in the sanitizer tree (build-asan) memfs and the
+# fusermount stand-ins are linked with the ASan runtime, while the preload
+# shim is built without sanitizers (preload/meson.build: a sanitizer runtime
+# cannot be preloaded into an ordinary program).  perfused puts the shim
+# first in LD_PRELOAD of every filesystem it starts with attach=preload or
+# fusermount, and the stand-ins inherit it from the filesystem that runs
+# them, so ASan would refuse to start those programs ("ASan runtime does
+# not come first in initial library list").  verify_asan_link_order=0 turns
+# off only that check: the programs then run, sanitizers on, with the shim
+# loaded first.  The filesystems get the environment of "perfuse mount",
+# so exporting it here reaches them.  Nothing changes in the normal tree.
+asan_allow_shim() {
+	local f
+	for f in "$MEMFS" "$BUILD/fusermount/fusermount3" "$BUILD/fusermount/fusermount"; do
+		if [ -e "$f" ] && ldd "$f" 2>/dev/null | grep -q libasan; then
+			export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+			log "sanitizer tree: ASAN_OPTIONS=$ASAN_OPTIONS (the shim is preloaded into ASan programs)"
+			return 0
+		fi
+	done
+	return 0
+}
+
+# ---------------------------------------------------------------------------
 # perfused
 
 start_perfused() {
