@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "init.h"
+#include "map.h"
 #include "proto.h"
 
 /* Trace categories of -d. */
@@ -42,15 +43,6 @@ struct endpoint {
 	uint32_t events;      /* what epoll watches now */
 };
 
-/* An open-addressing map of 64-bit keys to two 64-bit values. */
-struct u64map {
-	struct u64slot { uint64_t key, v1, v2; uint8_t used; } *slots;
-	size_t cap, used;
-};
-struct u64slot *map_get(struct u64map *m, uint64_t key);
-struct u64slot *map_put(struct u64map *m, uint64_t key);  /* NULL: no memory */
-void map_del(struct u64map *m, struct u64slot *s);
-void map_free(struct u64map *m);
 
 struct outmsg {
 	struct outmsg *next;

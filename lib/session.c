@@ -38,105 +38,18 @@ struct pf_req {
 #define FORGET_PER_MSG 512
 
 /* ------------------------------------------------------------------ */
-/* Node table: open addressing keyed by nodeid.                          */
-
-static size_t
-node_hash(uint64_t nodeid, size_t cap)
-{
-	return (size_t)((nodeid * 0x9e3779b97f4a7c15ULL) >> 17) & (cap - 1);
-}
-
-static struct pf_node *
-node_find(struct pf_nodetab *t, uint64_t nodeid)
-{
-	size_t i;
-
-	if (t->cap == 0)
-		return NULL;
-	for (i = node_hash(nodeid, t->cap); t->slots[i].nodeid != 0;
-	    i = (i + 1) & (t->cap - 1))
-		if (t->slots[i].nodeid == nodeid)
-			return &t->slots[i];
-	return NULL;
-}
-
-static int
-node_grow(struct pf_nodetab *t)
-{
-	size_t ncap = t->cap ? t->cap * 2 : 64, i;
-	struct pf_node *old = t->slots, *slots;
-
-	slots = calloc(ncap, sizeof(*slots));
-	if (slots == NULL)
-		return -ENOMEM;
-	for (i = 0; i < t->cap; i++) {
-		size_t j;
-
-		if (old[i].nodeid == 0)
-			continue;
-		for (j = node_hash(old[i].nodeid, ncap); slots[j].nodeid != 0;
-		    j = (j + 1) & (ncap - 1))
-			;
-		slots[j] = old[i];
-	}
-	free(old);
-	t->slots = slots;
-	t->cap = ncap;
-	return 0;
-}
-
-static struct pf_node *
-node_insert(struct pf_nodetab *t, uint64_t nodeid)
-{
-	struct pf_node *n = node_find(t, nodeid);
-	size_t i;
-
-	if (n != NULL)
-		return n;
-	if ((t->used + 1) * 4 > t->cap * 3 && node_grow(t) != 0)
-		return NULL;
-	for (i = node_hash(nodeid, t->cap); t->slots[i].nodeid != 0;
-	    i = (i + 1) & (t->cap - 1))
-		;
-	memset(&t->slots[i], 0, sizeof(t->slots[i]));
-	t->slots[i].nodeid = nodeid;
-	t->used++;
-	return &t->slots[i];
-}
-
-/* Remove by shifting back the entries of the same probe run. */
-static void
-node_remove(struct pf_nodetab *t, struct pf_node *n)
-{
-	size_t i = (size_t)(n - t->slots), j = i;
-
-	memset(&t->slots[i], 0, sizeof(t->slots[i]));
-	t->used--;
-	for (;;) {
-		size_t k;
-
-		j = (j + 1) & (t->cap - 1);
-		if (t->slots[j].nodeid == 0)
-			return;
-		k = node_hash(t->slots[j].nodeid, t->cap);
-		/* Leave j where it is if its home lies cyclically in (i, j]. */
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;
-		t->slots[i] = t->slots[j];
-		memset(&t->slots[j], 0, sizeof(t->slots[j]));
-		i = j;
-	}
-}
+/* Node references: c->nodes maps a nodeid to nlookup (v1), the part of  */
+/* it released and waiting for a FORGET (v2) and its generation (v3).    */
 
 void
 pf_node_got(perfuse_conn *c, uint64_t nodeid, uint64_t generation)
 {
-	struct pf_node *n;
+	struct u64slot *n;
 
 	if (nodeid == PF_ROOT_ID || nodeid == 0)
 		return;
 	pthread_mutex_lock(&c->lock);
-	n = node_insert(&c->nodes, nodeid);
+	n = map_put(&c->nodes, nodeid);
 	if (n == NULL) {
 		pthread_mutex_unlock(&c->lock);
 		/* Without memory we cannot keep it: give it back at once. */
@@ -145,31 +58,31 @@ pf_node_got(perfuse_conn *c, uint64_t nodeid, uint64_t generation)
 		pf_send_noreply(c, FUSE_FORGET, nodeid, &iov, 1);
 		return;
 	}
-	if (n->nlookup > n->to_forget && n->generation != generation)
+	if (n->v1 > n->v2 && n->v3 != generation)
 		pf_warn("%s: node %llu changed generation while referenced",
 		    c->name, (unsigned long long)nodeid);
-	n->generation = generation;
-	n->nlookup++;
+	n->v3 = generation;
+	n->v1++;
 	pthread_mutex_unlock(&c->lock);
 }
 
 void
 pf_node_put(perfuse_conn *c, uint64_t nodeid, uint64_t count)
 {
-	struct pf_node *n;
+	struct u64slot *n;
 	int flush = 0;
 
 	if (nodeid == PF_ROOT_ID || nodeid == 0 || count == 0)
 		return;
 	pthread_mutex_lock(&c->lock);
-	n = node_find(&c->nodes, nodeid);
-	if (n == NULL || n->nlookup - n->to_forget < count) {
+	n = map_get(&c->nodes, nodeid);
+	if (n == NULL || n->v1 - n->v2 < count) {
 		pthread_mutex_unlock(&c->lock);
 		pf_warn("%s: internal: releasing node %llu more than held",
 		    c->name, (unsigned long long)nodeid);
 		return;
 	}
-	if (n->to_forget == 0) {
+	if (n->v2 == 0) {
 		if (c->nforget == c->forget_cap) {
 			size_t ncap = c->forget_cap ? c->forget_cap * 2 : 64;
 			uint64_t *ids = realloc(c->forget_ids, ncap * sizeof(*ids));
@@ -183,7 +96,7 @@ pf_node_put(perfuse_conn *c, uint64_t nodeid, uint64_t count)
 		}
 		c->forget_ids[c->nforget++] = nodeid;
 	}
-	n->to_forget += count;
+	n->v2 += count;
 	flush = c->nforget >= FORGET_BATCH;
 	pthread_mutex_unlock(&c->lock);
 	if (flush)
@@ -207,27 +120,26 @@ forget_collect(perfuse_conn *c, struct fuse_forget_one **out, int all)
 	}
 	if (all) {
 		for (i = 0; i < c->nodes.cap; i++) {
-			struct pf_node *nd = &c->nodes.slots[i];
+			struct u64slot *nd = &c->nodes.slots[i];
 
-			if (nd->nodeid == 0)
+			if (!nd->used)
 				continue;
-			v[n].nodeid = nd->nodeid;
-			v[n++].nlookup = nd->nlookup;
+			v[n].nodeid = nd->key;
+			v[n++].nlookup = nd->v1;
 		}
-		free(c->nodes.slots);
-		memset(&c->nodes, 0, sizeof(c->nodes));
+		map_free(&c->nodes);
 	} else {
 		for (i = 0; i < c->nforget; i++) {
-			struct pf_node *nd = node_find(&c->nodes, c->forget_ids[i]);
+			struct u64slot *nd = map_get(&c->nodes, c->forget_ids[i]);
 
-			if (nd == NULL || nd->to_forget == 0)
+			if (nd == NULL || nd->v2 == 0)
 				continue;
-			v[n].nodeid = nd->nodeid;
-			v[n++].nlookup = nd->to_forget;
-			nd->nlookup -= nd->to_forget;
-			nd->to_forget = 0;
-			if (nd->nlookup == 0)
-				node_remove(&c->nodes, nd);
+			v[n].nodeid = nd->key;
+			v[n++].nlookup = nd->v2;
+			nd->v1 -= nd->v2;
+			nd->v2 = 0;
+			if (nd->v1 == 0)
+				map_del(&c->nodes, nd);
 		}
 	}
 	c->nforget = 0;
@@ -285,7 +197,7 @@ perfuse_conn_lookups(const perfuse_conn *cc)
 
 	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < c->nodes.cap; i++)
-		sum += c->nodes.slots[i].nlookup;
+		sum += c->nodes.slots[i].v1;
 	pthread_mutex_unlock(&c->lock);
 	return sum;
 }
@@ -709,7 +621,7 @@ perfuse_disconnect(perfuse_conn *c)
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cv);
 	free(c->forget_ids);
-	free(c->nodes.slots);
+	map_free(&c->nodes);
 	free(c->name);
 	free(c);
 	return err;

@@ -12,20 +12,8 @@
 
 #include "perfuse.h"
 #include "init.h"
+#include "map.h"
 #include "proto.h"
-
-/* A node reference table entry: what the server handed us. */
-struct pf_node {
-	uint64_t nodeid;
-	uint64_t generation;
-	uint64_t nlookup;     /* references held, FORGET not yet sent */
-	uint64_t to_forget;   /* of those, released and waiting for a FORGET */
-};
-
-struct pf_nodetab {
-	struct pf_node *slots; /* open addressing; nodeid 0 marks a free slot */
-	size_t cap, used;
-};
 
 struct pf_req;
 
@@ -44,7 +32,7 @@ struct perfuse_conn {
 	int reading;           /* a thread is receiving for everybody */
 	int dead;              /* the server is gone: -ENOTCONN from now on */
 	uint64_t latched;      /* bit per opcode < 64: ENOSYS seen */
-	struct pf_nodetab nodes;
+	struct u64map nodes;   /* nodeid -> nlookup, to forget, generation */
 	uint64_t *forget_ids;  /* nodes with to_forget > 0 */
 	size_t nforget, forget_cap;
 	int enable_access;     /* PERFUSE_OPTIONS */
