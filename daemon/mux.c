@@ -1103,6 +1103,7 @@ mux_frame(struct daemon *d, struct conn *c, const char *buf, size_t len)
 	struct pf_frame f;
 	struct mount *m;
 	const char *why;
+	char ino[32];
 	int fd = c->ep.fd, err;
 
 	err = pf_frame_decode(buf, len, &f, &why);
@@ -1150,6 +1151,8 @@ mux_frame(struct daemon *d, struct conn *c, const char *buf, size_t len)
 		conn_close(d, c);
 		return;
 	}
+	if (f.data != NULL && pf_opt_value(f.data, "perfuse_ino", ino, sizeof(ino)) != NULL)
+		m->fs_ino = strtoul(ino, NULL, 10);
 	/* The socket moves from the client list to the mount. */
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
 	c->ep.fd = -1;

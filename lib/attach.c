@@ -182,8 +182,13 @@ perfuse_mount(const char *source, const char *target, const char *filesystemtype
 		errno = EINVAL;
 		return -1;
 	}
-	/* A filesystem that perfused started carries its token back. */
-	if (token != NULL && asprintf(&fulldata, "%s,perfuse_token=%s", opts, token) < 0)
+	/*
+	 * Tell perfused which socket is ours, so that it can find the process
+	 * serving the mount after it daemonizes, and carry back the token of
+	 * a filesystem that perfused started.
+	 */
+	if (asprintf(&fulldata, "%s,perfuse_ino=%lu%s%s", opts, (unsigned long)st.st_ino,
+	    token ? ",perfuse_token=" : "", token ? token : "") < 0)
 		fulldata = NULL;
 	memset(&f, 0, sizeof(f));
 	f.source = source;
