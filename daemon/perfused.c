@@ -681,6 +681,28 @@ bury(struct daemon *d)
 	mount_bury(d);
 }
 
+/*
+ * systemd socket activation: LISTEN_PID names us and LISTEN_FDS is 1, so
+ * fd 3 is our listening socket, bound by systemd.  Returns it or -1.
+ */
+static int
+activated_socket(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	int fd = 3;
+
+	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid() ||
+	    strcmp(fds, "1") != 0)
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	pf_info("using the socket systemd passed (fd %d)", fd);
+	return fd;
+}
+
 static int
 is_socket(int fd)
 {
@@ -865,7 +887,10 @@ main(int argc, char **argv)
 		return 1;
 	perfuse_set_log(log_hook, NULL);
 	/* With -i, listening is a bonus: clients can then reach the mount. */
-	d.listen.fd = lockfd >= 0 ? open_listen(d.sockpath) : -1;
+	d.listen.fd = activated_socket();
+	d.activated = d.listen.fd >= 0;
+	if (d.listen.fd < 0)
+		d.listen.fd = lockfd >= 0 ? open_listen(d.sockpath) : -1;
 	if (d.listen.fd < 0 && !d.inherited)
 		return 1;
 	if (d.inherited)
@@ -900,8 +925,8 @@ main(int argc, char **argv)
 		close(ready);
 	}
 	run(&d);
-	if (d.listen.fd >= 0)
-		unlink(d.sockpath);
+	if (d.listen.fd >= 0 && !d.activated)
+		unlink(d.sockpath);  /* systemd's socket stays for the next start */
 	while (d.conns != NULL)
 		conn_close(&d, d.conns);
 	bury(&d);

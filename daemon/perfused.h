@@ -135,6 +135,7 @@ struct daemon {
 	char *preload;              /* libperfuse_preload.so */
 	char *fmdir;                /* directory of the fusermount stand-ins */
 	int inherited;              /* -i: serve one inherited socket */
+	int activated;              /* the listening socket came from systemd */
 };
 
 /* perfused.c */
