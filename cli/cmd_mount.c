@@ -88,6 +88,8 @@ int cmd_mount(int argc, char **argv)
 	}
 	rc = perfuse_daemon_mount(cli_sock, argv + optind, opts, cwd, environ,
 	    target, sizeof target, errbuf, MOUNT_ERRSIZE);
+	if (rc == 0 && strncmp(errbuf, "no kernel mount", 15) == 0)
+		fprintf(stderr, "perfuse: %s: %s\n", target, errbuf);
 	if (rc < 0) {
 		/*
 		 * Our line first: every error of perfuse starts "perfuse: ".
@@ -127,7 +129,8 @@ int cmd_umount(int argc, char **argv)
 		char *abs = path_absolute(argv[i]);
 		int rc = abs ? perfuse_daemon_umount(cli_sock, abs) : -errno;
 
-		if (rc == -ENOENT || rc == -ECONNREFUSED)
+		/* -EINVAL: no perfused runs, so nothing is mounted. */
+		if (rc == -ENOENT || rc == -ECONNREFUSED || rc == -EINVAL)
 			cli_errmsg(argv[i], "not mounted");
 		else if (rc < 0)
 			cli_err(argv[i], rc);
@@ -138,20 +141,54 @@ int cmd_umount(int argc, char **argv)
 	return status;
 }
 
+/* The mounts as one JSON array, an object a line. */
+static void list_json(const struct perfuse_mount_info *m, size_t n)
+{
+	putchar('[');
+	for (size_t i = 0; i < n; i++) {
+		int first = 1;
+
+		fputs(i ? ",\n {" : "\n {", stdout);
+		json_key(stdout, &first, "target");
+		json_string(stdout, m[i].target);
+		json_key(stdout, &first, "command");
+		json_string(stdout, m[i].command);
+		json_key(stdout, &first, "pid");
+		printf("%ld", m[i].pid);
+		json_key(stdout, &first, "minor");
+		printf("%u", m[i].minor);
+		json_key(stdout, &first, "uid");
+		printf("%u", m[i].uid);
+		json_key(stdout, &first, "clients");
+		printf("%u", m[i].clients);
+		putchar('}');
+	}
+	puts(n ? "\n]" : "]");
+}
+
 int cmd_list(int argc, char **argv)
 {
 	const struct perfuse_mount_info *m;
 	size_t n;
-	int rc;
+	int rc, json = 0;
 
-	while (cli_getopt(argc, argv, "", NULL) != -1)
-		;
+	static const struct option lopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while (cli_getopt(argc, argv, "", lopts) != -1)
+		json = 1;
 	if (optind < argc)
 		return cli_usage_error("extra operand '%s'", argv[optind]);
 	rc = pp_mounts(&m, &n);
 	if (rc < 0) {
 		cli_err(cli_sock ? cli_sock : "perfused", rc);
 		return 1;
+	}
+	if (json) {
+		list_json(m, n);
+		return 0;
 	}
 	for (size_t i = 0; i < n; i++)
 		printf("%s\t%s\t%ld\t7.%u\n", m[i].target, m[i].command,

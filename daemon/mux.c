@@ -51,6 +51,14 @@ mount_find(struct daemon *d, const char *target)
 /* ------------------------------------------------------------------ */
 /* Sending to the server.                                                */
 
+static void
+pend_free(struct pend *p)
+{
+	if (p != NULL)
+		free(p->names);
+	free(p);
+}
+
 static uint64_t
 new_unique(struct mount *m)
 {
@@ -244,6 +252,8 @@ mux_client_gone(struct daemon *d, struct conn *c)
 	if (m == NULL)
 		return;
 	c->m = NULL;
+	if (m->kconn == c)
+		m->kconn = NULL;
 	for (i = 0; i < m->pending.cap; i++) {
 		struct pend *p = (struct pend *)(uintptr_t)m->pending.slots[i].v1;
 
@@ -271,6 +281,11 @@ mux_client_gone(struct daemon *d, struct conn *c)
 	free(v);
 	dbg(d, DBG_NODES, "%s: client pid %d left; released %zu handles, forgot %zu nodes",
 	    m->target, (int)c->pid, c->fhs.used, n);
+	/* The kernel lets go only when the target was unmounted: so do we. */
+	if (c->kernel && m->state == M_READY) {
+		pf_info("%s: unmounted from the kernel", m->target);
+		mount_unmount(d, m, NULL);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -405,6 +420,68 @@ client_release(struct conn *c, const char *body)
 	return 0;
 }
 
+/*
+ * For a request of perfuse's own clients that changes a directory, keep
+ * its names: once it succeeds, the kernel's cache of them is invalidated.
+ */
+static void
+remember_names(struct pend *p, const struct fuse_in_header *h, const char *body,
+    size_t blen)
+{
+	size_t fixed;
+
+	switch (h->opcode) {
+	case FUSE_CREATE: case FUSE_MKNOD: case FUSE_MKDIR: case FUSE_SYMLINK:
+	case FUSE_LINK: case FUSE_UNLINK: case FUSE_RMDIR: case FUSE_RENAME:
+	case FUSE_RENAME2:
+		break;
+	default:
+		return;
+	}
+	fixed = pf_req_fixed(h->opcode, 38);
+	if (blen <= fixed)
+		return;
+	if (h->opcode == FUSE_RENAME || h->opcode == FUSE_RENAME2)
+		memcpy(&p->newdir, body, sizeof(p->newdir));
+	p->names = malloc(blen - fixed);
+	if (p->names != NULL)
+		memcpy(p->names, body + fixed, blen - fixed);
+}
+
+/* What a successful change by another client means to the kernel's cache. */
+static void
+invalidate_kernel(struct mount *m, const struct pend *p)
+{
+	struct conn *k = m->kconn;
+	const char *second;
+
+	switch (p->opcode) {
+	case FUSE_SETATTR: case FUSE_WRITE: case FUSE_FALLOCATE:
+	case FUSE_COPY_FILE_RANGE: case FUSE_SETXATTR: case FUSE_REMOVEXATTR:
+		kernel_inval_inode(k, p->nodeid);
+		return;
+	default:
+		break;
+	}
+	if (p->names == NULL)
+		return;
+	second = p->names + strlen(p->names) + 1;
+	switch (p->opcode) {
+	case FUSE_SYMLINK:  /* linkname first, then the link's content */
+	case FUSE_CREATE: case FUSE_MKNOD: case FUSE_MKDIR: case FUSE_LINK:
+	case FUSE_UNLINK: case FUSE_RMDIR:
+		kernel_inval_entry(k, p->nodeid, p->names);
+		break;
+	case FUSE_RENAME: case FUSE_RENAME2:
+		kernel_inval_entry(k, p->nodeid, p->names);
+		kernel_inval_entry(k, p->newdir, second);
+		if (p->newdir != p->nodeid)
+			kernel_inval_inode(k, p->newdir);
+		break;
+	}
+	kernel_inval_inode(k, p->nodeid);
+}
+
 static void
 client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
     char *buf, size_t len)
@@ -438,11 +515,18 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 	p->opcode = h->opcode;
 	p->limit = pf_reply_limit(h->opcode, m->p.minor, buf + PF_IN_HDR, len - PF_IN_HDR);
 	s->v1 = (uint64_t)(uintptr_t)p;
-	/* The server sees who really asks, whatever the client wrote. */
+	if (m->kconn != NULL && !c->kernel)
+		remember_names(p, h, buf + PF_IN_HDR, len - PF_IN_HDR);
+	/*
+	 * The server sees who really asks, whatever a client wrote; the
+	 * kernel's requests carry the real caller already.
+	 */
 	h->unique = new_unique(m);
-	h->uid = c->uid;
-	h->gid = c->gid;
-	h->pid = (uint32_t)c->pid;
+	if (!c->kernel) {
+		h->uid = c->uid;
+		h->gid = c->gid;
+		h->pid = (uint32_t)c->pid;
+	}
 	memcpy(buf, h, sizeof(*h));
 	dbg(d, DBG_OPS, "%s: -> %s unique %llu node %llu (pid %d)", m->target,
 	    op->name, (unsigned long long)h->unique, (unsigned long long)h->nodeid,
@@ -450,7 +534,7 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 	if (to_server(d, m, buf, len) < 0) {
 		map_del(&m->pending, map_get(&m->pending, h->unique));
 		reply_err(d, c, p->client_unique, -ENOTCONN);
-		free(p);
+		pend_free(p);
 	}
 }
 
@@ -509,7 +593,10 @@ mux_client_msg(struct daemon *d, struct conn *c, char *buf, size_t len)
 		client_interrupt(d, c, &h, buf);
 		break;
 	case FUSE_NOTIFY_REPLY:
-		break;  /* perfused sends no RETRIEVE to clients */
+		/* The kernel's answer to a server's RETRIEVE goes back as is. */
+		if (c->kernel)
+			to_server(d, c->m, buf, len);
+		break;
 	default:
 		client_forward(d, c, &h, buf, len);
 		break;
@@ -548,6 +635,42 @@ account_reply(struct daemon *d, struct mount *m, struct pend *p, const char *pl,
 	}
 }
 
+/*
+ * The kernel front-end: mount the target on the kernel's FUSE, with the
+ * kernel as one more client.  When that is not possible, knote says why
+ * and the mount is served to perfuse's own clients only.
+ */
+static void
+attach_kernel(struct daemon *d, struct mount *m)
+{
+	const char *why = NULL;
+	struct conn *k;
+	int fd;
+
+	if (m->kflags & KOPT_NOKERNEL)
+		return;
+	fd = kernel_mount(d, m, &why);
+	if (fd < 0) {
+		snprintf(m->knote, sizeof(m->knote), "no kernel mount (%s: %s); "
+		    "served through perfuse only", why ? why : "mount", strerror(-fd));
+		pf_info("%s: %s", m->target, m->knote);
+		return;
+	}
+	k = conn_add(d, fd, 1);
+	if (k == NULL) {
+		kernel_umount(m);
+		close(fd);
+		snprintf(m->knote, sizeof(m->knote), "no kernel mount (out of memory)");
+		return;
+	}
+	k->uid = m->uid;
+	k->gid = m->gid;
+	k->m = m;
+	k->state = CONN_FUSE_INIT;
+	m->kconn = k;
+	pf_info("%s: mounted on the kernel", m->target);
+}
+
 static void
 init_done(struct daemon *d, struct mount *m, int32_t error, const char *pl, size_t len)
 {
@@ -578,8 +701,9 @@ init_done(struct daemon *d, struct mount *m, int32_t error, const char *pl, size
 		m->fs_pid = spawn_socket_owner(m->fs_ino, m->pid);
 	pf_info("%s: mounted: %s (FUSE 7.%u, server 7.%u, max_write %u)", m->target,
 	    m->command, m->p.minor, m->p.peer_minor, m->p.max_write);
+	attach_kernel(d, m);
 	if (m->waiter != NULL) {
-		strs[2] = "mounted";
+		strs[2] = m->knote[0] ? m->knote : "mounted";
 		ctl_reply(d, m->waiter, PF_CTL_REPLY, 0, strs, 3);
 		m->waiter = NULL;
 	}
@@ -624,10 +748,13 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 	}
 	p = (struct pend *)(uintptr_t)s->v1;
 	if (oh->unique & 1) {
-		/* An answer to our INTERRUPT: EAGAIN means "send it again later". */
+		/*
+		 * An answer to an INTERRUPT: EAGAIN means "send it again
+		 * later", which the client does when told under its own
+		 * interrupt unique (the original's, odd).
+		 */
 		if (p->c != NULL && oh->error == -EAGAIN)
-			pf_debug("%s: interrupt of %s deferred by the server", m->target,
-			    pf_op_name(p->opcode));
+			reply_err(d, p->c, p->client_unique | 1, -EAGAIN);
 		return;
 	}
 	map_del(&m->pending, s);
@@ -652,6 +779,9 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 		} else {
 			if (oh->error == 0)
 				account_reply(d, m, p, buf + PF_OUT_HDR, n - PF_OUT_HDR);
+			if (oh->error == 0 && m->kconn != NULL && p->c != NULL &&
+			    !p->c->kernel)
+				invalidate_kernel(m, p);
 			if (p->c != NULL) {
 				struct fuse_out_header out = *oh;
 
@@ -669,7 +799,27 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 			}
 		}
 	}
-	free(p);
+	pend_free(p);
+}
+
+/*
+ * A notification from the server.  The kernel holds the caches they are
+ * about; perfuse's own clients cache nothing.  RETRIEVE is answered by the
+ * kernel with NOTIFY_REPLY, which perfused passes back.
+ */
+static void
+server_notify(struct daemon *d, struct mount *m, const struct fuse_out_header *oh,
+    const char *buf, size_t n)
+{
+	if (n - sizeof(*oh) < pf_notify_min(oh->error) || pf_notify_min(oh->error) == 0) {
+		pf_warn_ratelimit(&m->warned, 10, "%s: malformed notification %s "
+		    "(%zu bytes), dropped", m->target, pf_notify_name(oh->error), n);
+		return;
+	}
+	dbg(d, DBG_OPS, "%s: notification %s (%zu bytes)%s", m->target,
+	    pf_notify_name(oh->error), n, m->kconn ? " to the kernel" : "");
+	if (m->kconn != NULL && m->kconn->state == CONN_FUSE)
+		kernel_notify(m->kconn, buf, n);
 }
 
 static void
@@ -697,13 +847,12 @@ server_msg(struct daemon *d, struct mount *m, char *buf, size_t n)
 				reply_err(d, p->c, p->client_unique, -EIO);
 			else if (p->opcode == FUSE_INIT)
 				init_done(d, m, -EIO, NULL, 0);
-			free(p);
+			pend_free(p);
 		}
 		return;
 	}
 	if (oh.unique == 0) {
-		dbg(d, DBG_OPS, "%s: notification %s (%zu bytes) ignored", m->target,
-		    pf_notify_name(oh.error), n);
+		server_notify(d, m, &oh, buf, n);
 		return;
 	}
 	server_reply(d, m, &oh, buf, n);
@@ -793,6 +942,42 @@ stderr_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 
 static const char *const attach_names[] = { "auto", "fd", "preload", "fusermount" };
 
+/* An option of the kernel mount; returns 1 if tok was one. */
+static int
+parse_kernel_opt(struct mount *m, const char *tok)
+{
+	static const struct { const char *name; unsigned bit; } flags[] = {
+		{ "allow_other", KOPT_ALLOW_OTHER },
+		{ "default_permissions", KOPT_DEFAULT_PERMISSIONS },
+		{ "ro", KOPT_RO }, { "noatime", KOPT_NOATIME },
+		{ "nokernel", KOPT_NOKERNEL },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		if (strcmp(tok, flags[i].name) == 0) {
+			m->kflags |= flags[i].bit;
+			return 1;
+		}
+	}
+	if (strncmp(tok, "fsname=", 7) == 0 && tok[7] != '\0' && !strchr(tok, ' ')) {
+		free(m->fsname);
+		m->fsname = strdup(tok + 7);
+		return 1;
+	}
+	if (strncmp(tok, "subtype=", 8) == 0 && tok[8] != '\0' && !strchr(tok, '/')) {
+		free(m->subtype);
+		m->subtype = strdup(tok + 8);
+		return 1;
+	}
+	if (strncmp(tok, "max_read=", 9) == 0 && atol(tok + 9) > 0) {
+		snprintf(m->max_read_opt, sizeof(m->max_read_opt), "max_read=%ld",
+		    atol(tok + 9));
+		return 1;
+	}
+	return 0;
+}
+
 static int
 parse_opts(struct mount *m, const char *opts, char **target, const char **why)
 {
@@ -812,6 +997,8 @@ parse_opts(struct mount *m, const char *opts, char **target, const char **why)
 			m->init_timeout = atoi(tok + 13);
 			continue;
 		}
+		if (parse_kernel_opt(m, tok))
+			continue;
 		for (i = 0; i < 4 && strncmp(tok, "attach=", 7) == 0; i++)
 			if (strcmp(tok + 7, attach_names[i]) == 0)
 				break;
@@ -820,7 +1007,9 @@ parse_opts(struct mount *m, const char *opts, char **target, const char **why)
 			continue;
 		}
 		*why = "unknown or malformed mount option (perfuse takes target=/ABS/PATH, "
-		    "init_timeout=SECONDS and attach=auto|fd|preload|fusermount)";
+		    "init_timeout=SECONDS, attach=auto|fd|preload|fusermount, nokernel, "
+		    "allow_other, default_permissions, ro, noatime, fsname=, subtype=, "
+		    "max_read=)";
 		free(copy);
 		return -EINVAL;
 	}
@@ -888,7 +1077,7 @@ mount_free(struct mount *m)
 
 	for (i = 0; i < m->pending.cap; i++)
 		if (m->pending.slots[i].used)
-			free((void *)(uintptr_t)m->pending.slots[i].v1);
+			pend_free((struct pend *)(uintptr_t)m->pending.slots[i].v1);
 	map_free(&m->pending);
 	while (m->out.head != NULL) {
 		struct outmsg *o = m->out.head;
@@ -898,6 +1087,8 @@ mount_free(struct mount *m)
 	}
 	free(m->target);
 	free(m->command);
+	free(m->fsname);
+	free(m->subtype);
 	free(m);
 }
 
@@ -1247,6 +1438,8 @@ mount_dead(struct daemon *d, struct mount *m, const char *why)
 		/* How libfuse unmounts itself, and how a crash looks: both end here. */
 		pf_info("%s: %s; the mount ended", m->target, why);
 	}
+	if (m->kconn != NULL)
+		kernel_umount(m);  /* a dead server leaves no dead mount behind */
 	m->state = M_DEAD;
 	for (i = 0; i < m->pending.cap; i++) {
 		struct pend *p = (struct pend *)(uintptr_t)m->pending.slots[i].v1;
@@ -1314,6 +1507,8 @@ mount_unmount(struct daemon *d, struct mount *m, struct conn *waiter)
 	}
 	m->state = M_UNMOUNTING;
 	m->waiter = waiter;
+	if (m->kconn != NULL)
+		kernel_umount(m);  /* before /dev/fuse closes: no ENOTCONN window */
 	for (c = d->conns; c != NULL; c = next) {
 		next = c->next;
 		if (c->m == m)

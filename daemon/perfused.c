@@ -145,6 +145,21 @@ outq_free(struct outq *q)
 }
 
 /*
+ * One message out.  /dev/fuse takes a reply with write(2), and refuses
+ * one whose request the kernel gave up on with ENOENT: nothing to resend.
+ */
+ssize_t
+ep_send(struct endpoint *ep, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (!ep->dev)
+		return send(ep->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	n = write(ep->fd, buf, len);
+	return n < 0 && errno == ENOENT ? (ssize_t)len : n;
+}
+
+/*
  * Send one datagram, or queue it behind those already waiting.
  * Returns 0, or -EPIPE when the peer is gone, -ENOBUFS when the peer has
  * stopped reading for too long.
@@ -158,7 +173,7 @@ send_or_queue(struct daemon *d, struct endpoint *ep, struct outq *q,
 	if (ep->fd < 0)
 		return -EPIPE;
 	if (q->head == NULL) {
-		ssize_t n = send(ep->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = ep_send(ep, buf, len);
 
 		if (n == (ssize_t)len)
 			return 0;
@@ -193,7 +208,7 @@ outq_flush(struct daemon *d, struct endpoint *ep, struct outq *q)
 {
 	while (q->head != NULL) {
 		struct outmsg *m = q->head;
-		ssize_t n = send(ep->fd, m->data, m->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = ep_send(ep, m->data, m->len);
 
 		if (n < 0 && (errno == EAGAIN || errno == ENOBUFS))
 			return 0;
@@ -432,11 +447,15 @@ conn_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 		return;
 	}
 	while ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && budget-- > 0) {
-		ssize_t n = recv(ep->fd, d->rbuf, RBUF_SIZE, MSG_TRUNC | MSG_DONTWAIT);
+		ssize_t n = ep->dev ? read(ep->fd, d->rbuf, RBUF_SIZE) :
+		    recv(ep->fd, d->rbuf, RBUF_SIZE, MSG_TRUNC | MSG_DONTWAIT);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
+		if (n < 0 && errno == ENOENT)
+			continue;  /* the kernel withdrew the request */
 		if (n <= 0) {
+			/* ENODEV from /dev/fuse: the kernel mount is gone. */
 			conn_close(d, c);
 			return;
 		}
@@ -457,22 +476,30 @@ conn_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 	}
 }
 
-/* A new client connection in control mode. */
-static int
-conn_new(struct daemon *d, int fd)
+/*
+ * A new client connection: a socket in control mode, or the kernel's
+ * /dev/fuse (its caller attaches it to a mount).
+ */
+struct conn *
+conn_add(struct daemon *d, int fd, int kernel)
 {
-	struct ucred cred;
+	struct ucred cred = { 0, 0, 0 };
 	socklen_t len = sizeof(cred);
 	struct conn *c;
 
 	/* Every peer is known by its credentials, never by what it says. */
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	if ((!kernel && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) ||
 	    (c = calloc(1, sizeof(*c))) == NULL)
-		return -1;
+		return NULL;
 	/* Room for the largest reply perfused relays to it. */
-	pf_sock_setbuf(fd, PF_MAX_MAX_PAGES * 4096);
+	if (!kernel)
+		pf_sock_setbuf(fd, PF_MAX_MAX_PAGES * 4096);
+	else
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	c->ep.fd = fd;
+	c->ep.dev = kernel;
 	c->ep.handler = conn_event;
+	c->kernel = kernel;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	c->pid = cred.pid;
@@ -480,9 +507,15 @@ conn_new(struct daemon *d, int fd)
 	c->next = d->conns;
 	d->conns = c;
 	ep_watch(d, &c->ep, EPOLLIN);
-	dbg(d, DBG_CTL, "ctl: connection from pid %d uid %u", (int)c->pid,
-	    (unsigned)c->uid);
-	return 0;
+	dbg(d, DBG_CTL, "ctl: connection from %s pid %d uid %u", kernel ? "the kernel" :
+	    "a client", (int)c->pid, (unsigned)c->uid);
+	return c;
+}
+
+static int
+conn_new(struct daemon *d, int fd)
+{
+	return conn_add(d, fd, 0) != NULL ? 0 : -1;
 }
 
 static void

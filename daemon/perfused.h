@@ -41,6 +41,7 @@ struct endpoint {
 	int fd;
 	ep_handler handler;
 	uint32_t events;      /* what epoll watches now */
+	int dev;              /* /dev/fuse: read(2)/write(2), not a socket */
 };
 
 
@@ -71,10 +72,18 @@ struct conn {
 	struct u64map nodes;        /* nodeid -> lookups it holds (v1) */
 	struct u64map fhs;          /* fh -> nodeid (v1), release opcode (v2) */
 	struct outq out;
+	int kernel;                 /* the kernel's /dev/fuse: keeps its creds */
 	int dead;
 };
 
 enum mount_state { M_STARTING, M_READY, M_UNMOUNTING, M_DEAD };
+
+/* Kernel mount options of perfuse mount -o. */
+#define KOPT_ALLOW_OTHER        0x01u
+#define KOPT_DEFAULT_PERMISSIONS 0x02u
+#define KOPT_RO                 0x04u
+#define KOPT_NOATIME            0x08u
+#define KOPT_NOKERNEL           0x10u
 
 /* How a filesystem started by perfused gets its socket. */
 enum attach { ATTACH_AUTO, ATTACH_FD, ATTACH_PRELOAD, ATTACH_FUSERMOUNT };
@@ -85,6 +94,8 @@ struct pend {
 	uint64_t nodeid;
 	uint32_t opcode;
 	size_t limit;               /* pf_reply_limit() */
+	char *names;                /* the request's names, to invalidate the kernel's */
+	uint64_t newdir;            /* RENAME's target directory */
 };
 
 struct mount {
@@ -114,6 +125,11 @@ struct mount {
 	int termed;
 	int exited;                 /* our child was reaped */
 	int exit_status;
+	struct conn *kconn;         /* the kernel front-end, if mounted */
+	unsigned kflags;            /* KOPT_* */
+	char *fsname, *subtype;
+	char max_read_opt[32];      /* "max_read=N" or "" */
+	char knote[256];            /* why there is no kernel mount */
 	char errbuf[ERRBUF_SIZE];
 	size_t errlen;
 	long warned;
@@ -143,11 +159,21 @@ void ep_watch(struct daemon *d, struct endpoint *ep, uint32_t events);
 void ep_forget(struct daemon *d, struct endpoint *ep);
 void dbg(struct daemon *d, unsigned cat, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+ssize_t ep_send(struct endpoint *ep, const void *buf, size_t len);
 int send_or_queue(struct daemon *d, struct endpoint *ep, struct outq *q,
     const void *buf, size_t len);
 int ctl_reply(struct daemon *d, struct conn *c, uint32_t type, int32_t error,
     const char *const *strs, uint32_t n);
 void conn_close(struct daemon *d, struct conn *c);
+
+struct conn *conn_add(struct daemon *d, int fd, int kernel);
+
+/* kernel.c */
+int kernel_mount(struct daemon *d, struct mount *m, const char **why);
+void kernel_umount(struct mount *m);
+void kernel_notify(struct conn *k, const void *msg, size_t len);
+void kernel_inval_inode(struct conn *k, uint64_t nodeid);
+void kernel_inval_entry(struct conn *k, uint64_t parent, const char *name);
 
 /* mux.c */
 struct mount *mount_find(struct daemon *d, const char *target);

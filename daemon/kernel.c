@@ -1,0 +1,353 @@
+/*
+ * kernel.c - the kernel front-end: the Linux kernel's FUSE as one more
+ * client of a mount.
+ *
+ * Once the filesystem answered INIT, perfused opens /dev/fuse and mounts
+ * the target (as root with mount(2), otherwise through the system's
+ * setuid fusermount3 and its _FUSE_COMMFD hand-off).  The kernel then
+ * sends INIT and requests on that descriptor; perfused reads them like a
+ * client connection's and relays them (mux.c), keeping the credentials
+ * the kernel put in each request.
+ *
+ * Notifications to the kernel go through one writer thread: a write of
+ * NOTIFY_INVAL_ENTRY waits for the directory's lock in the kernel, whose
+ * holder may be waiting for a reply only the event loop can deliver.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "perfused.h"
+
+#define FUSERMOUNT3 "/usr/bin/fusermount3"
+
+/* ------------------------------------------------------------------ */
+/* The notification writer.                                              */
+
+struct note {
+	struct note *next;
+	int fd;              /* a dup of the kernel's /dev/fuse, ours to close */
+	size_t len;
+	char data[];
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct note *head, *tail;
+	int started;
+} writer = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0 };
+
+static void *
+writer_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct note *n;
+
+		pthread_mutex_lock(&writer.lock);
+		while (writer.head == NULL)
+			pthread_cond_wait(&writer.cv, &writer.lock);
+		n = writer.head;
+		writer.head = n->next;
+		if (writer.head == NULL)
+			writer.tail = NULL;
+		pthread_mutex_unlock(&writer.lock);
+		/* ENOENT: the kernel does not know the node; nothing to do. */
+		if (n->len > 0)
+			(void)!write(n->fd, n->data, n->len);
+		close(n->fd);
+		free(n);
+	}
+	return NULL;
+}
+
+/* Queue a notification (a whole FUSE message with unique 0) for fd. */
+void
+kernel_notify(struct conn *k, const void *msg, size_t len)
+{
+	struct note *n;
+	pthread_t t;
+
+	if (k == NULL || k->ep.fd < 0)
+		return;
+	n = malloc(sizeof(*n) + len);
+	if (n == NULL)
+		return;
+	n->next = NULL;
+	n->len = len;
+	memcpy(n->data, msg, len);
+	n->fd = fcntl(k->ep.fd, F_DUPFD_CLOEXEC, 0);
+	if (n->fd < 0) {
+		free(n);
+		return;
+	}
+	pthread_mutex_lock(&writer.lock);
+	if (!writer.started && pthread_create(&t, NULL, writer_main, NULL) == 0) {
+		pthread_detach(t);
+		writer.started = 1;
+	}
+	if (writer.tail)
+		writer.tail->next = n;
+	else
+		writer.head = n;
+	writer.tail = n;
+	pthread_cond_signal(&writer.cv);
+	pthread_mutex_unlock(&writer.lock);
+}
+
+/* INVAL_INODE for a node whose data or attributes changed elsewhere. */
+void
+kernel_inval_inode(struct conn *k, uint64_t nodeid)
+{
+	struct {
+		struct fuse_out_header h;
+		struct fuse_notify_inval_inode_out o;
+	} msg;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.h.len = sizeof(msg);
+	msg.h.error = FUSE_NOTIFY_INVAL_INODE;
+	msg.o.ino = nodeid;
+	kernel_notify(k, &msg, sizeof(msg));
+}
+
+/* INVAL_ENTRY for a name that appeared, went or changed elsewhere. */
+void
+kernel_inval_entry(struct conn *k, uint64_t parent, const char *name)
+{
+	char buf[sizeof(struct fuse_out_header) +
+	    sizeof(struct fuse_notify_inval_entry_out) + 256];
+	struct fuse_out_header h;
+	struct fuse_notify_inval_entry_out o;
+	size_t nl = strlen(name);
+
+	if (nl > 255)
+		return;
+	memset(&o, 0, sizeof(o));
+	o.parent = parent;
+	o.namelen = (uint32_t)nl;
+	h.len = (uint32_t)(sizeof(h) + sizeof(o) + nl + 1);
+	h.error = FUSE_NOTIFY_INVAL_ENTRY;
+	h.unique = 0;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), &o, sizeof(o));
+	memcpy(buf + sizeof(h) + sizeof(o), name, nl + 1);
+	kernel_notify(k, buf, h.len);
+}
+
+/* ------------------------------------------------------------------ */
+/* Mounting.                                                             */
+
+/* The system's fusermount3 mounts for us and hands /dev/fuse back. */
+static int
+fusermount_mount(const char *target, const char *opts, const char **why)
+{
+	char fdenv[32], cbuf[CMSG_SPACE(sizeof(int))], byte;
+	struct iovec iov = { &byte, 1 };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	int sv[2], status, fd = -1;
+	pid_t pid;
+
+	if (access(FUSERMOUNT3, X_OK) < 0) {
+		*why = FUSERMOUNT3 " is missing (package fuse3)";
+		return -ENOENT;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR);
+
+		fcntl(sv[1], F_SETFD, 0);
+		snprintf(fdenv, sizeof(fdenv), "%d", sv[1]);
+		setenv("_FUSE_COMMFD", fdenv, 1);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+		}
+		execl(FUSERMOUNT3, "fusermount3", "-o", opts, "--", target, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
+	if (recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC) == 1 && (cm = CMSG_FIRSTHDR(&mh)) != NULL &&
+	    cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+	close(sv[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (fd < 0) {
+		*why = "fusermount3 could not mount it";
+		return -EPERM;
+	}
+	return fd;
+}
+
+/* As root: open /dev/fuse and mount(2) ourselves. */
+static int
+direct_mount(const struct mount *m, const char *source, const char *type,
+    unsigned long flags, const char *opts, const char **why)
+{
+	char data[1024];
+	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		*why = "/dev/fuse cannot be opened";
+		return -errno;
+	}
+	snprintf(data, sizeof(data), "fd=%d,rootmode=40000,user_id=%u,group_id=%u%s%s",
+	    fd, (unsigned)m->uid, (unsigned)m->gid, opts[0] ? "," : "", opts);
+	if (mount(source, m->target, type, flags, data) < 0) {
+		int e = errno;
+
+		close(fd);
+		*why = "mount(2) failed";
+		return -e;
+	}
+	return fd;
+}
+
+/* The owner must be allowed to write the target, as for a user mount. */
+static int
+target_ok(const struct mount *m, const char **why)
+{
+	struct stat st;
+
+	if (stat(m->target, &st) < 0) {
+		*why = "the target does not exist";
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		*why = "the target is not a directory";
+		return -ENOTDIR;
+	}
+	if (m->uid != 0 && st.st_uid != m->uid && !(st.st_mode & S_IWOTH)) {
+		*why = "the owner may not write the target";
+		return -EACCES;
+	}
+	return 0;
+}
+
+/* "allow_other" needs user_allow_other in /etc/fuse.conf for users. */
+static int
+allow_other_ok(const struct mount *m)
+{
+	char line[256];
+	FILE *f;
+	int ok = 0;
+
+	if (m->uid == 0)
+		return 1;
+	f = fopen("/etc/fuse.conf", "re");
+	if (f == NULL)
+		return 0;
+	while (!ok && fgets(line, sizeof(line), f) != NULL)
+		ok = strncmp(line, "user_allow_other", 16) == 0;
+	fclose(f);
+	return ok;
+}
+
+/*
+ * Mount the target on the kernel.  Returns the /dev/fuse descriptor, or
+ * -errno with *why saying what was not possible.
+ */
+int
+kernel_mount(struct daemon *d, struct mount *m, const char **why)
+{
+	char type[300], opts[512], source[256];
+	const char *sub, *space;
+	unsigned long flags = 0;
+	int err;
+
+	(void)d;
+	*why = NULL;
+	if ((err = target_ok(m, why)) != 0)
+		return err;
+	if ((m->kflags & KOPT_ALLOW_OTHER) && !allow_other_ok(m)) {
+		*why = "allow_other needs user_allow_other in /etc/fuse.conf";
+		return -EPERM;
+	}
+	space = strchr(m->command, ' ');
+	sub = m->subtype ? m->subtype : NULL;
+	snprintf(source, sizeof(source), "%s", m->fsname ? m->fsname : m->command);
+	if (m->fsname == NULL && space != NULL)
+		source[space - m->command < (long)sizeof(source) ? space - m->command : 0] = '\0';
+	if (sub == NULL) {
+		const char *slash = strrchr(source, '/');
+
+		sub = slash ? slash + 1 : source;
+	}
+	snprintf(type, sizeof(type), "fuse.%s", sub);
+	snprintf(opts, sizeof(opts), "%s%s%s",
+	    (m->kflags & KOPT_ALLOW_OTHER) ? "allow_other," : "",
+	    (m->kflags & KOPT_DEFAULT_PERMISSIONS) ? "default_permissions," : "",
+	    m->max_read_opt);
+	if (opts[0] != '\0' && opts[strlen(opts) - 1] == ',')
+		opts[strlen(opts) - 1] = '\0';
+	/* Rule, as the seed: a user's mount is nosuid,nodev. */
+	if (m->uid != 0)
+		flags |= MS_NOSUID | MS_NODEV;
+	if (m->kflags & KOPT_RO)
+		flags |= MS_RDONLY;
+	if (m->kflags & KOPT_NOATIME)
+		flags |= MS_NOATIME;
+	if (geteuid() == 0)
+		return direct_mount(m, source, type, flags, opts, why);
+	{
+		char fmopts[1024];
+
+		snprintf(fmopts, sizeof(fmopts), "fsname=%s,subtype=%s%s%s%s%s%s", source, sub,
+		    (flags & MS_RDONLY) ? ",ro" : "", (flags & MS_NOATIME) ? ",noatime" : "",
+		    ",nosuid,nodev", opts[0] ? "," : "", opts);
+		return fusermount_mount(m->target, fmopts, why);
+	}
+}
+
+/* Take the kernel mount away (lazily: busy files keep it until closed). */
+void
+kernel_umount(struct mount *m)
+{
+	pid_t pid;
+	int status;
+
+	if (geteuid() == 0) {
+		if (umount2(m->target, MNT_DETACH) < 0 && errno != EINVAL)
+			pf_warn("%s: umount: %s", m->target, strerror(errno));
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR);
+
+		if (nul >= 0) {
+			dup2(nul, 1);
+			dup2(nul, 2);
+		}
+		execl("/usr/bin/fusermount3", "fusermount3", "-u", "-z", "-q", "--",
+		    m->target, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+}
