@@ -9,6 +9,15 @@
 #                   under perfused with /dev/fuse unusable, as an unprivileged
 #                   user, and show the perfuse commands that read them
 #   make clean      remove both build directories
+#   make install    build/ configured for PREFIX (default /usr/local), built,
+#                   then installed under DESTDIR (default: none) with meson
+#                   install: perfuse, perfused, libperfuse.so, perfuse.h,
+#                   perfuse.pc, the preload shim, the fusermount stand-ins
+#                   (in LIBEXECDIR/perfuse), the man pages, the systemd user
+#                   units and bash completion; the list of what was put
+#                   where is kept in $(BUILD)/install-manifest.txt
+#   make uninstall  remove exactly what that manifest lists (directories
+#                   only when install made them and they are empty again)
 
 MESON ?= meson
 NINJA ?= ninja
@@ -19,11 +28,20 @@ ASAN_OPTS ?= -Db_sanitize=address,undefined -Db_lundef=false
 
 DEBIAN_DEPS = meson ninja-build pkg-config gcc libfuse3-dev fuse3 squashfuse \
 	squashfs-tools util-linux e2fsprogs attr
+# Real filesystems of the attach_* integration tests.
+DEBIAN_DEPS += bindfs fuse2fs gocryptfs
 
 APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	--no-install-recommends
 
-.PHONY: all build asan check deps test demo clean
+PREFIX ?= /usr/local
+DESTDIR ?=
+# meson install writes its log to $(BUILD)/meson-logs/install-log.txt, and
+# any later meson install (tests/run.sh makes one) overwrites it: make
+# install keeps a copy for make uninstall.
+INSTALL_MANIFEST ?= $(BUILD)/install-manifest.txt
+
+.PHONY: all build asan check deps test demo clean install uninstall
 
 all: build
 
@@ -71,3 +89,39 @@ demo: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# Reconfigure only when the prefix changes (perfuse, perfused and the shim
+# have installed paths compiled in, so ninja then rebuilds what needs it).
+install: build
+	@case "$(PREFIX)" in /*) ;; *) echo "PREFIX must be an absolute path" >&2; exit 2;; esac
+	@cur=$$($(MESON) introspect $(BUILD) --buildoptions | python3 -c \
+	    'import json, sys; print([o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"][0])'); \
+	if [ "$$cur" != "$(PREFIX)" ]; then \
+		echo "$(MESON) configure -Dprefix=$(PREFIX) $(BUILD)"; \
+		$(MESON) configure -Dprefix=$(PREFIX) $(BUILD) >/dev/null || exit 1; \
+	fi
+	$(NINJA) -C $(BUILD)
+	$(MESON) install -C $(BUILD) --no-rebuild $(if $(DESTDIR),--destdir "$(abspath $(DESTDIR))")
+	@cp $(BUILD)/meson-logs/install-log.txt $(INSTALL_MANIFEST)
+	@echo "installed; make uninstall removes what $(INSTALL_MANIFEST) lists"
+
+# Files and links first, then the directories install made, deepest first,
+# each only if empty.
+uninstall:
+	@if [ ! -f "$(INSTALL_MANIFEST)" ]; then \
+		echo "$(INSTALL_MANIFEST) is missing: nothing was installed from $(BUILD) (make install)" >&2; \
+		exit 1; \
+	fi
+	@grep -v '^#' "$(INSTALL_MANIFEST)" | while IFS= read -r f; do \
+		if [ -L "$$f" ] || { [ -e "$$f" ] && [ ! -d "$$f" ]; }; then \
+			rm -f -- "$$f" && echo "removed $$f"; \
+		fi; \
+	done
+	@grep -v '^#' "$(INSTALL_MANIFEST)" | awk '{ print length($$0) "\t" $$0 }' | \
+	    sort -rn | cut -f2- | while IFS= read -r f; do \
+		if [ -d "$$f" ] && [ ! -L "$$f" ]; then \
+			if rmdir -- "$$f" 2>/dev/null; then echo "removed $$f/"; \
+			else echo "kept $$f/ (not empty)"; fi; \
+		fi; \
+	done
+	@rm -f "$(INSTALL_MANIFEST)"

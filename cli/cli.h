@@ -6,6 +6,8 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -62,6 +64,43 @@ int cmd_chown(int argc, char **argv);
 int cmd_truncate(int argc, char **argv);
 int cmd_touch(int argc, char **argv);
 int cmd_xattr(int argc, char **argv);
+
+/* ------------------------------------------------------------------ */
+/* json.c: JSON output                                                  */
+
+/*
+ * Write str as a JSON string, quotes included: control characters
+ * escaped, bytes that are not well-formed UTF-8 replaced by U+FFFD.
+ */
+void json_string(FILE *f, const char *str);
+/* Write ", " unless *first (then clear it), then "key": . */
+void json_key(FILE *f, int *first, const char *key);
+
+/* ------------------------------------------------------------------ */
+/* progress.c: the progress bar of get and put                          */
+
+/* Files larger than this get a progress bar (when stderr is a terminal). */
+#define PROGRESS_MIN (4u * 1024 * 1024)
+
+/* -q: never show a progress bar. */
+extern int progress_quiet;
+
+struct progress {
+	const char *name;   /* shown at the left of the bar */
+	uint64_t total, done;
+	double start, last; /* CLOCK_MONOTONIC seconds */
+	int active;         /* drawing (large file, terminal, not -q) */
+	int drawn;          /* columns of the last line drawn, 0: none yet */
+};
+
+/* Begin a copy of total bytes; draws only if the bar is wanted. */
+void progress_start(struct progress *p, const char *name, uint64_t total);
+/* done bytes copied so far; redraws at most ten times a second. */
+void progress_update(struct progress *p, uint64_t done);
+/* End the bar's line before an error message; no more drawing. */
+void progress_break(struct progress *p);
+/* The copy is complete: final line (100%, rate, time taken). */
+void progress_done(struct progress *p);
 
 /* ------------------------------------------------------------------ */
 /* paths.c: user paths, the mount table and connections                 */

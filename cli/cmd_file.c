@@ -491,7 +491,7 @@ static const char *file_type(const struct stat *st)
 /* ls                                                                   */
 
 struct lsopts {
-	int l, a, d;
+	int l, a, d, p;
 	time_t now;
 };
 
@@ -648,6 +648,8 @@ static void ls_long(const struct lsopts *o, const struct lsent *e,
 	else
 		printf("%*jd ", w->size, (intmax_t)st->st_size);
 	printf("%s %s", date, e->name);
+	if (o->p && S_ISDIR(st->st_mode))
+		putchar('/');
 	if (e->link)
 		printf(" -> %s", e->link);
 	putchar('\n');
@@ -660,7 +662,8 @@ static void ls_print(const struct lsopts *o, const struct lslist *l,
 
 	if (!o->l) {
 		for (size_t i = 0; i < l->n; i++)
-			printf("%s\n", l->v[i].name);
+			printf("%s%s\n", l->v[i].name, o->p &&
+			    S_ISDIR(l->v[i].st.st_mode) ? "/" : "");
 		return;
 	}
 	ls_widths(l, dirs, ndirs, &w);
@@ -678,7 +681,7 @@ static int ls_add_entry(const struct lsopts *o, const struct ppath *dir,
 	int rc = 0;
 
 	memset(&st, 0, sizeof st);
-	if (!o->l)
+	if (!o->l && !o->p)
 		return lslist_add(l, name, &st, NULL);
 	path = path_join(dir->in, name);
 	label = path_join(dir->arg, name);
@@ -686,11 +689,11 @@ static int ls_add_entry(const struct lsopts *o, const struct ppath *dir,
 		rc = -ENOMEM;
 	if (rc == 0)
 		rc = perfuse_stat(dir->c, path, &st);
-	if (rc == 0 && S_ISLNK(st.st_mode))
+	if (rc == 0 && o->l && S_ISLNK(st.st_mode))
 		rc = get_link(dir->c, path, link, sizeof link);
 	if (rc == 0)
 		rc = lslist_add(l, name, &st,
-		    S_ISLNK(st.st_mode) ? link : NULL);
+		    o->l && S_ISLNK(st.st_mode) ? link : NULL);
 	if (rc < 0) {
 		cli_err(label ? label : name, rc);
 		rc = FAILED;
@@ -806,9 +809,11 @@ static int ls_options(int argc, char **argv, struct lsopts *o)
 	int ch;
 
 	memset(o, 0, sizeof *o);
-	while ((ch = cli_getopt(argc, argv, "lad1", lopts)) != -1) {
+	while ((ch = cli_getopt(argc, argv, "ladp1", lopts)) != -1) {
 		if (ch == 'l')
 			o->l = 1;
+		else if (ch == 'p')
+			o->p = 1;
 		else if (ch == 'a')
 			o->a = 1;
 		else if (ch == 'd')
@@ -905,29 +910,154 @@ static void print_stat(const char *name, const struct stat *st,
 	printf(" Birth: -\n");
 }
 
+/* The type of a file as one word, for JSON. */
+static const char *type_word(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: return "regular";
+	case S_IFDIR: return "directory";
+	case S_IFLNK: return "symlink";
+	case S_IFCHR: return "char";
+	case S_IFBLK: return "block";
+	case S_IFIFO: return "fifo";
+	case S_IFSOCK: return "socket";
+	default: return "unknown";
+	}
+}
+
+/* "name": the user or group name, or null when the id has none. */
+static void json_id_name(FILE *f, int *first, const char *key, unsigned id,
+    int group)
+{
+	char name[256];
+
+	json_key(f, first, key);
+	if (id_name(id, group, name, sizeof name))
+		json_string(f, name);
+	else
+		fputs("null", f);
+}
+
+/* Three members for a time: "K" (UTC, ISO 8601), "K_sec", "K_nsec". */
+static void json_time(FILE *f, int *first, const char *key,
+    const struct timespec *ts)
+{
+	char k[32], date[64];
+	struct tm tm;
+
+	json_key(f, first, key);
+	if (gmtime_r(&ts->tv_sec, &tm) &&
+	    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm)) {
+		char iso[96];
+
+		snprintf(iso, sizeof iso, "%s.%09ldZ", date, ts->tv_nsec);
+		json_string(f, iso);
+	} else {
+		fputs("null", f);
+	}
+	snprintf(k, sizeof k, "%s_sec", key);
+	json_key(f, first, k);
+	printf("%jd", (intmax_t)ts->tv_sec);
+	snprintf(k, sizeof k, "%s_nsec", key);
+	json_key(f, first, k);
+	printf("%ld", ts->tv_nsec);
+}
+
+/*
+ * One JSON object on one line: every field of struct stat, and the
+ * type, permissions, owner names and link target spelled out.
+ */
+static void print_stat_json(const struct ppath *p, const struct stat *st,
+    const char *link)
+{
+	char mode[11], perm[8];
+	int first = 1;
+
+	mode_string(st->st_mode, mode);
+	snprintf(perm, sizeof perm, "%04o", (unsigned)(st->st_mode & 07777));
+	putchar('{');
+	json_key(stdout, &first, "path");
+	json_string(stdout, p->arg);
+	json_key(stdout, &first, "mount");
+	json_string(stdout, p->target);
+	json_key(stdout, &first, "path_in_mount");
+	json_string(stdout, p->in);
+	json_key(stdout, &first, "type");
+	json_string(stdout, type_word(st->st_mode));
+	json_key(stdout, &first, "mode");
+	printf("%u", (unsigned)st->st_mode);
+	json_key(stdout, &first, "permissions");
+	json_string(stdout, perm);
+	json_key(stdout, &first, "mode_string");
+	json_string(stdout, mode);
+	json_key(stdout, &first, "size");
+	printf("%jd", (intmax_t)st->st_size);
+	json_key(stdout, &first, "blocks");
+	printf("%jd", (intmax_t)st->st_blocks);
+	json_key(stdout, &first, "blksize");
+	printf("%jd", (intmax_t)st->st_blksize);
+	json_key(stdout, &first, "dev");
+	printf("%ju", (uintmax_t)st->st_dev);
+	json_key(stdout, &first, "ino");
+	printf("%ju", (uintmax_t)st->st_ino);
+	json_key(stdout, &first, "nlink");
+	printf("%ju", (uintmax_t)st->st_nlink);
+	json_key(stdout, &first, "uid");
+	printf("%u", (unsigned)st->st_uid);
+	json_id_name(stdout, &first, "user", st->st_uid, 0);
+	json_key(stdout, &first, "gid");
+	printf("%u", (unsigned)st->st_gid);
+	json_id_name(stdout, &first, "group", st->st_gid, 1);
+	json_key(stdout, &first, "rdev");
+	printf("%ju", (uintmax_t)st->st_rdev);
+	json_key(stdout, &first, "rdev_major");
+	printf("%u", major(st->st_rdev));
+	json_key(stdout, &first, "rdev_minor");
+	printf("%u", minor(st->st_rdev));
+	json_time(stdout, &first, "atime", &st->st_atim);
+	json_time(stdout, &first, "mtime", &st->st_mtim);
+	json_time(stdout, &first, "ctime", &st->st_ctim);
+	json_key(stdout, &first, "link");
+	if (link)
+		json_string(stdout, link);
+	else
+		fputs("null", stdout);
+	puts("}");
+}
+
 static int stat_one(struct ppath *p, void *arg)
 {
+	const int *json = arg;
 	char link[PATH_MAX + 1];
 	struct stat st;
 	int rc;
 
-	(void)arg;
 	rc = perfuse_stat(p->c, p->in, &st);
 	if (rc == 0 && S_ISLNK(st.st_mode))
 		rc = get_link(p->c, p->in, link, sizeof link);
 	if (rc < 0)
 		return rc;
-	print_stat(p->arg, &st, S_ISLNK(st.st_mode) ? link : NULL);
+	if (*json)
+		print_stat_json(p, &st, S_ISLNK(st.st_mode) ? link : NULL);
+	else
+		print_stat(p->arg, &st, S_ISLNK(st.st_mode) ? link : NULL);
 	return 0;
 }
 
 int cmd_stat(int argc, char **argv)
 {
-	int first = no_options(argc, argv);
+	int json = 0;
 
-	if (first >= argc)
+	static const struct option lopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while (cli_getopt(argc, argv, "", lopts) != -1)
+		json = 1;
+	if (optind >= argc)
 		return cli_usage_error("missing operand");
-	return for_each_path(argc - first, argv + first, stat_one, NULL);
+	return for_each_path(argc - optind, argv + optind, stat_one, &json);
 }
 
 /* ------------------------------------------------------------------ */
@@ -935,9 +1065,11 @@ int cmd_stat(int argc, char **argv)
 
 /*
  * Copy the open file f to the local descriptor fd.  Errors are reported
- * about src (reading) or dst (writing; NULL: standard output).
+ * about src (reading) or dst (writing; NULL: standard output).  pg (may
+ * be NULL) is the progress bar to advance.
  */
-static int copy_out(perfuse_file *f, int fd, const char *src, const char *dst)
+static int copy_out(perfuse_file *f, int fd, const char *src, const char *dst,
+    struct progress *pg)
 {
 	char *buf = malloc(CHUNK);
 	off_t off = 0;
@@ -951,6 +1083,8 @@ static int copy_out(perfuse_file *f, int fd, const char *src, const char *dst)
 		ssize_t n = perfuse_pread(f, buf, CHUNK, off);
 
 		if (n < 0) {
+			if (pg)
+				progress_break(pg);
 			cli_err(src, (int)n);
 			rc = FAILED;
 			break;
@@ -959,6 +1093,8 @@ static int copy_out(perfuse_file *f, int fd, const char *src, const char *dst)
 			break;
 		rc = write_all(fd, buf, (size_t)n);
 		if (rc < 0) {
+			if (pg)
+				progress_break(pg);
 			if (dst)
 				cli_err(dst, rc);
 			else
@@ -968,6 +1104,8 @@ static int copy_out(perfuse_file *f, int fd, const char *src, const char *dst)
 			break;
 		}
 		off += n;
+		if (pg)
+			progress_update(pg, (uint64_t)off);
 	}
 	free(buf);
 	return rc;
@@ -998,7 +1136,7 @@ static int cat_one(struct ppath *p, void *arg)
 	rc = open_read(p, &f, &st);
 	if (rc < 0)
 		return rc;
-	rc = copy_out(f, STDOUT_FILENO, p->arg, NULL);
+	rc = copy_out(f, STDOUT_FILENO, p->arg, NULL, NULL);
 	if (perfuse_file_close(f) < 0 && rc == 0)
 		rc = FAILED;
 	return rc;
@@ -1018,6 +1156,7 @@ int cmd_cat(int argc, char **argv)
 /* Copy the file src of a mount to the local path dst. */
 static int get_file(struct ppath *src, const char *dst)
 {
+	struct progress pg;
 	perfuse_file *f;
 	struct stat st;
 	int fd, rc;
@@ -1032,7 +1171,10 @@ static int get_file(struct ppath *src, const char *dst)
 		perfuse_file_close(f);
 		return FAILED;
 	}
-	rc = copy_out(f, fd, src->arg, dst);
+	progress_start(&pg, src->arg, (uint64_t)st.st_size);
+	rc = copy_out(f, fd, src->arg, dst, &pg);
+	if (rc == 0)
+		progress_done(&pg);
 	if (rc == 0 && fchmod(fd, st.st_mode & 07777) < 0) {
 		cli_err(dst, -errno);
 		rc = FAILED;
@@ -1147,12 +1289,17 @@ static int get_options(int argc, char **argv, int *recursive)
 
 	static const struct option lopts[] = {
 		{ "recursive", no_argument, NULL, 'r' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
 	};
 
 	*recursive = 0;
-	while ((ch = cli_getopt(argc, argv, "rR", lopts)) != -1)
-		*recursive = 1;
+	while ((ch = cli_getopt(argc, argv, "rRq", lopts)) != -1) {
+		if (ch == 'q')
+			progress_quiet = 1;
+		else
+			*recursive = 1;
+	}
 	return two_operands(argc, argv, optind);
 }
 
@@ -1220,8 +1367,12 @@ static int pwrite_all(perfuse_file *f, const char *buf, size_t size, off_t off)
 	return 0;
 }
 
-/* Copy the local descriptor fd (labelled src) into the open file f. */
-static int copy_in(int fd, const char *src, perfuse_file *f, size_t chunk)
+/*
+ * Copy the local descriptor fd (labelled src) into the open file f,
+ * advancing the progress bar pg.
+ */
+static int copy_in(int fd, const char *src, perfuse_file *f, size_t chunk,
+    struct progress *pg)
 {
 	char *buf = malloc(chunk);
 	off_t off = 0;
@@ -1233,6 +1384,7 @@ static int copy_in(int fd, const char *src, perfuse_file *f, size_t chunk)
 		ssize_t n = read_full(fd, buf, chunk);
 
 		if (n < 0) {
+			progress_break(pg);
 			cli_err(src, (int)n);
 			rc = FAILED;
 			break;
@@ -1243,8 +1395,14 @@ static int copy_in(int fd, const char *src, perfuse_file *f, size_t chunk)
 		if (rc < 0)
 			break;
 		off += n;
+		progress_update(pg, (uint64_t)off);
 	}
 	free(buf);
+	/* The caller reports a write error: start it on a line of its own. */
+	if (rc == 0)
+		progress_done(pg);
+	else
+		progress_break(pg);
 	return rc;
 }
 
@@ -1264,6 +1422,7 @@ static int keep_mode(struct ppath *dst, perfuse_file *f, mode_t mode)
  * dst. */
 static int put_file(const char *src, struct ppath *dst)
 {
+	struct progress pg;
 	perfuse_file *f;
 	struct stat st;
 	int fd, rc;
@@ -1283,7 +1442,8 @@ static int put_file(const char *src, struct ppath *dst)
 	rc = perfuse_file_open(dst->c, dst->in, O_WRONLY | O_CREAT | O_TRUNC,
 	    st.st_mode & 07777, &f);
 	if (rc == 0) {
-		rc = copy_in(fd, src, f, write_chunk(dst->c));
+		progress_start(&pg, src, (uint64_t)st.st_size);
+		rc = copy_in(fd, src, f, write_chunk(dst->c), &pg);
 		if (rc == 0)
 			rc = keep_mode(dst, f, st.st_mode);
 		int crc = perfuse_file_close(f);

@@ -24,35 +24,46 @@ static const struct command commands[] = {
 	{ "mount", cmd_mount, "[-o OPTS] [--attach=METHOD] [--] FS_COMMAND [ARGS...]",
 	  "Run the FUSE filesystem FS_COMMAND under perfused; return once it\n"
 	  "answered INIT.  The mount is named by its mountpoint argument.\n"
-	  "  -o OPTS           perfuse's mount options: target=/ABS/PATH,\n"
-	  "                    init_timeout=SECONDS\n"
+	  "  -o OPTS           perfuse's mount options, comma-separated:\n"
+	  "                    target=/ABS/PATH (the mount's name),\n"
+	  "                    init_timeout=SECONDS (default 30),\n"
+	  "                    attach=METHOD (as --attach)\n"
 	  "  --attach=METHOD   how the filesystem gets its socket: auto (the\n"
 	  "                    default: fd for libfuse3 programs, else preload),\n"
 	  "                    fd (/dev/fd/N mountpoint), preload (LD_PRELOAD shim\n"
 	  "                    and fusermount stand-ins), fusermount (stand-ins)\n" },
 	{ "umount", cmd_umount, "TARGET...",
 	  "Unmount the perfuse mounts TARGET.\n" },
-	{ "list", cmd_list, "",
+	{ "list", cmd_list, "[--json]",
 	  "List the mounts: TARGET, COMMAND, PID and protocol version,\n"
-	  "separated by tabs.\n" },
+	  "separated by tabs.\n"
+	  "  --json  one JSON array of objects with target, command, pid,\n"
+	  "          minor, uid and clients\n" },
 	{ "df", cmd_df, "[PATH...]",
 	  "Show the space used on the mounts holding PATH (default: all).\n" },
-	{ "ls", cmd_ls, "[-l] [-a] [-d] [PATH...]",
+	{ "ls", cmd_ls, "[-l] [-a] [-d] [-p] [PATH...]",
 	  "List directory contents, one name a line.\n"
 	  "  -l  long format\n"
 	  "  -a  include entries whose names begin with '.'\n"
-	  "  -d  list directories themselves, not their contents\n" },
-	{ "stat", cmd_stat, "PATH...",
+	  "  -d  list directories themselves, not their contents\n"
+	  "  -p  append / to the names of directories\n"
+	  "  -1  one name a line (always so; accepted for habit's sake)\n" },
+	{ "stat", cmd_stat, "[--json] PATH...",
 	  "Show the attributes of PATH (a final symbolic link is not"
-	  " followed).\n" },
+	  " followed).\n"
+	  "  --json  one JSON object a line, one per PATH\n" },
 	{ "cat", cmd_cat, "PATH...",
 	  "Write the contents of the files PATH to standard output.\n" },
-	{ "get", cmd_get, "[-r] SRC DST",
+	{ "get", cmd_get, "[-r] [-q] SRC DST",
 	  "Copy SRC from a mount to the local file or directory DST.\n"
-	  "  -r  copy directories recursively\n" },
-	{ "put", cmd_put, "[-r] SRC DST",
+	  "A file over 4 MiB shows a progress bar when stderr is a terminal.\n"
+	  "  -r  copy directories recursively\n"
+	  "  -q  quiet: no progress bar\n" },
+	{ "put", cmd_put, "[-r] [-q] SRC DST",
 	  "Copy the local SRC to the file or directory DST in a mount.\n"
-	  "  -r  copy directories recursively\n" },
+	  "A file over 4 MiB shows a progress bar when stderr is a terminal.\n"
+	  "  -r  copy directories recursively\n"
+	  "  -q  quiet: no progress bar\n" },
 	{ "mkdir", cmd_mkdir, "[-p] [-m MODE] PATH...",
 	  "Create directories.\n"
 	  "  -p       no error if existing, make parents as needed\n"
@@ -76,14 +87,17 @@ static const struct command commands[] = {
 	  "u+x,go-w or a=r.\n" },
 	{ "chown", cmd_chown, "[OWNER][:GROUP] PATH...",
 	  "Change the owner and/or group of PATH (names or numbers).\n" },
-	{ "truncate", cmd_truncate, "-s SIZE PATH...",
+	{ "truncate", cmd_truncate, "[-c] -s SIZE PATH...",
 	  "Shrink or extend files to SIZE, creating missing ones.\n"
 	  "  -s SIZE  bytes, with an optional K, M, G, T, P or E suffix\n"
-	  "           (powers of 1024); a leading +, -, <, >, / or %\n"
-	  "           adjusts the current size as in coreutils\n" },
-	{ "touch", cmd_touch, "PATH...",
+	  "           (powers of 1024; KB, MB... powers of 1000); a leading\n"
+	  "           +, -, <, >, / or % adjusts the current size as in\n"
+	  "           coreutils\n"
+	  "  -c       do not create missing files\n" },
+	{ "touch", cmd_touch, "[-c] PATH...",
 	  "Set the access and modification times of PATH to now, creating"
-	  " missing\nfiles.\n" },
+	  " missing\nfiles.\n"
+	  "  -c  do not create missing files\n" },
 	{ "xattr", cmd_xattr,
 	  "get PATH NAME | set PATH NAME VALUE | list PATH | rm PATH NAME",
 	  "Read, write, list or remove extended attributes.\n" },
@@ -117,7 +131,8 @@ static void print_main_help(void)
 	    "      --version        show the version and exit\n\n"
 	    "Commands:\n", stdout);
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		printf("  %s %s\n", commands[i].name, commands[i].args);
+		printf("  %s%s%s\n", commands[i].name,
+		    commands[i].args[0] ? " " : "", commands[i].args);
 	fputs("\nRun 'perfuse COMMAND --help' for a command's usage.\n",
 	    stdout);
 }

@@ -261,6 +261,26 @@ procs_with_arg() {
 	return 0
 }
 
+# serving_pid STRING WHAT: the one live process with the argument STRING
+# (waiting up to 5 s for a daemonizing parent to exit).
+serving_pid() {
+	local n=50 pids
+	while :; do
+		pids=$(procs_with_arg "$1")
+		if [ -n "$pids" ] && [ "$(wc -l <<<"$pids")" = 1 ]; then
+			echo "$pids"
+			return 0
+		fi
+		n=$((n - 1))
+		if [ "$n" -le 0 ]; then
+			[ -z "$pids" ] || ps -o pid,ppid,args -p "$(paste -sd, <<<"$pids")" >&2 || true
+			fail "$2: expected one process with the argument $1, found" \
+			    "$(wc -w <<<"$pids")"
+		fi
+		sleep 0.1
+	done
+}
+
 # proc_env PID NAME: the value of NAME in the environment of process PID.
 proc_env() {
 	local v
@@ -280,11 +300,21 @@ assert_attach() {
 	esac
 }
 
-# assert_listed TARGET WORD: "perfuse list" has exactly one line for TARGET, with
-# four fields, WORD in its command and a 7.N protocol.  Sets LISTED_PID.
+# assert_listed TARGET WORD [PID]: "perfuse list" has exactly one line for
+# TARGET, with four fields, WORD in its command and a 7.N protocol; its pid
+# is PID, the process serving the mount (else a deferred failure: the rest
+# of the test still runs).  Sets LISTED_PID.
 assert_listed() {
-	local list line
+	local list line n=30
 	list=$(pf_ok list)
+	# perfused learns the pid of a daemonized filesystem when the parent
+	# it started exits, which may be a moment after INIT.
+	while [ -n "${3:-}" ] && [ "$n" -gt 0 ] &&
+	    [ "$(awk -F '\t' -v t="$1" '$1 == t { print $3 }' <<<"$list")" != "$3" ]; do
+		sleep 0.1
+		n=$((n - 1))
+		list=$(pf_ok list)
+	done
 	assert_eq 1 "$(awk -F '\t' -v t="$1" '$1 == t' <<<"$list" | wc -l)" \
 	    "number of '$1' lines in perfuse list"
 	line=$(awk -F '\t' -v t="$1" '$1 == t' <<<"$list")
@@ -293,6 +323,12 @@ assert_listed() {
 	LISTED_PID=$(cut -f3 <<<"$line")
 	assert_match "$LISTED_PID" '^[1-9][0-9]*$' "pid field of '$line'"
 	assert_match "$(cut -f4 <<<"$line")" '^7\.[0-9]+$' "protocol field of '$line'"
+	if [ -n "${3:-}" ] && [ "$LISTED_PID" != "$3" ]; then
+		local state="not running"
+		if pid_alive "$LISTED_PID"; then state=running; fi
+		defer_fail "perfuse list gives pid $LISTED_PID ($state) for $1," \
+		    "but pid $3 serves it"
+	fi
 }
 
 # assert_ended WHAT PID...: "perfuse umount" has returned, and it waits for

@@ -62,8 +62,28 @@ stage() {
 			mkdir -p "$STAGE/$b/$(dirname "$f")"
 			cp -P "$ROOT/$b/$f" "$STAGE/$b/$f"
 		done
+		stage_install "$b"
 	done
 	chmod -R a+rX,go-w "$STAGE"
+}
+
+# For tests/integration/install.sh: "meson install" of build $1 into
+# $STAGE/$1/install/dest, with meson's list of what it installed beside it
+# (install-log.txt) and its output (meson-install.log).  Made here, as the
+# caller, because meson install writes its log into the build directory,
+# which the test's unprivileged user cannot write.  Only when that test is
+# selected (not for --demo).
+stage_install() {
+	local b=$1 d=$STAGE/$1/install
+	declare -p PATTERNS >/dev/null 2>&1 || return 0
+	selected "$b/install" || return 0
+	[ -f "$ROOT/$b/build.ninja" ] || return 0
+	mkdir -p "$d"
+	if meson install -C "$ROOT/$b" --no-rebuild --destdir "$d/dest" \
+	    >"$d/meson-install.log" 2>&1; then
+		cp "$ROOT/$b/meson-logs/install-log.txt" "$d/install-log.txt"
+	fi
+	cp "$ROOT/Makefile" "$d/Makefile"
 }
 
 # record NAME STATUS SECONDS OUTPUT_FILE [NOTE]
