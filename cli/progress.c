@@ -96,9 +96,16 @@ static void draw(struct progress *p, int final)
 	    done, total, rate, final ? "in " : "ETA", eta);
 	/* The name gets what is left once the bar has BAR_MIN columns. */
 	namew = width - 1 - (int)strlen(right) - BAR_MIN - 4;
+	/* ... but no more than a third of the line: the bar is the point. */
+	if (namew > width / 3)
+		namew = width / 3;
 	if (namew < 0) {
-		/* A narrow terminal: only the numbers. */
-		n = snprintf(line, sizeof line, "%.*s", width - 1, right + 1);
+		/* A narrow terminal: only the numbers, packed. */
+		snprintf(right, sizeof right, "%d%% %s/%s %s/s %s %s", pct, done,
+		    total, rate, final ? "in" : "ETA", eta);
+		n = snprintf(line, sizeof line, "%.*s", width - 1, right);
+		if (n > width - 1)
+			n = width - 1;
 	} else {
 		const char *name = p->name, *dots = "";
 		int len = (int)strlen(name);
