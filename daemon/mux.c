@@ -950,7 +950,7 @@ parse_kernel_opt(struct mount *m, const char *tok)
 		{ "allow_other", KOPT_ALLOW_OTHER },
 		{ "default_permissions", KOPT_DEFAULT_PERMISSIONS },
 		{ "ro", KOPT_RO }, { "noatime", KOPT_NOATIME },
-		{ "nokernel", KOPT_NOKERNEL },
+		{ "nokernel", KOPT_NOKERNEL }, { "keep", KOPT_KEEP },
 	};
 	size_t i;
 
@@ -1007,7 +1007,7 @@ parse_opts(struct mount *m, const char *opts, char **target, const char **why)
 			continue;
 		}
 		*why = "unknown or malformed mount option (perfuse takes target=/ABS/PATH, "
-		    "init_timeout=SECONDS, attach=auto|fd|preload|fusermount, nokernel, "
+		    "init_timeout=SECONDS, attach=auto|fd|preload|fusermount, nokernel, keep, "
 		    "allow_other, default_permissions, ro, noatime, fsname=, subtype=, "
 		    "max_read=)";
 		free(copy);
@@ -1438,7 +1438,7 @@ mount_dead(struct daemon *d, struct mount *m, const char *why)
 		/* How libfuse unmounts itself, and how a crash looks: both end here. */
 		pf_info("%s: %s; the mount ended", m->target, why);
 	}
-	if (m->kconn != NULL)
+	if (m->kconn != NULL && !(d->stopping && (m->kflags & KOPT_KEEP)))
 		kernel_umount(m);  /* a dead server leaves no dead mount behind */
 	m->state = M_DEAD;
 	for (i = 0; i < m->pending.cap; i++) {
@@ -1507,8 +1507,12 @@ mount_unmount(struct daemon *d, struct mount *m, struct conn *waiter)
 	}
 	m->state = M_UNMOUNTING;
 	m->waiter = waiter;
-	if (m->kconn != NULL)
-		kernel_umount(m);  /* before /dev/fuse closes: no ENOTCONN window */
+	/*
+	 * Unmount before /dev/fuse closes: no ENOTCONN window.  With "keep",
+	 * a stopping perfused leaves the mount to the kernel's abort.
+	 */
+	if (m->kconn != NULL && !(d->stopping && (m->kflags & KOPT_KEEP)))
+		kernel_umount(m);
 	for (c = d->conns; c != NULL; c = next) {
 		next = c->next;
 		if (c->m == m)

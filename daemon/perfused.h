@@ -84,6 +84,7 @@ enum mount_state { M_STARTING, M_READY, M_UNMOUNTING, M_DEAD };
 #define KOPT_RO                 0x04u
 #define KOPT_NOATIME            0x08u
 #define KOPT_NOKERNEL           0x10u
+#define KOPT_KEEP               0x20u   /* perfused stopping leaves it to the kernel */
 
 /* How a filesystem started by perfused gets its socket. */
 enum attach { ATTACH_AUTO, ATTACH_FD, ATTACH_PRELOAD, ATTACH_FUSERMOUNT };
