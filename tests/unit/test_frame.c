@@ -11,8 +11,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "frame.h"
+#include "perfuse.h"
 #include "unit.h"
+
+static void
+quiet(enum perfuse_log_level level, const char *msg, void *arg)
+{
+	(void)level;
+	(void)msg;
+	(void)arg;
+}
 
 static char buf[PF_FRAME_MAX + 4096];
 
@@ -150,9 +163,53 @@ test_opt_value(void)
 	check(pf_opt_value("", "fd", v, sizeof(v)) == NULL, "empty options", __LINE__);
 }
 
+/* perfuse_mount() refuses what is no perfuse socket, before sending anything. */
+static void
+test_mount_refusals(void)
+{
+	char data[64];
+	int fd, sv[2];
+
+	group("perfuse_mount refusals");
+	perfuse_set_log(quiet, NULL);
+	errno = 0;
+	check(perfuse_mount("src", "/mnt/x", "fuse", 0, "rw,allow_other") == -1 &&
+	    errno == EINVAL, "no fd= in the options: EINVAL", __LINE__);
+	errno = 0;
+	check(perfuse_mount("src", "/mnt/x", "fuse", 0, NULL) == -1 && errno == EINVAL,
+	    "no options at all: EINVAL", __LINE__);
+	fd = open("/dev/null", O_RDONLY);
+	snprintf(data, sizeof(data), "fd=%d,rootmode=40000", fd);
+	errno = 0;
+	check(perfuse_mount("src", "/mnt/x", "fuse", 0, data) == -1 && errno == EINVAL,
+	    "fd= naming a character device: EINVAL", __LINE__);
+	close(fd);
+	errno = 0;
+	check(perfuse_mount("src", "/mnt/x", "fuse", 0, "fd=99999") == -1 &&
+	    errno == EINVAL, "fd= naming no open file: EINVAL", __LINE__);
+	errno = 0;
+	check(perfuse_mount("src", "/mnt/x", "fuse", 0, "fd=3x") == -1 && errno == EINVAL,
+	    "fd= that is no number: EINVAL", __LINE__);
+	/* A socket whose peer refuses the frame: its error comes back. */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0) {
+		struct { uint32_t len; int32_t error; uint64_t unique; } ack =
+		    { 16, -EBUSY, UINT64_MAX };
+
+		(void)!send(sv[1], &ack, sizeof(ack), 0);
+		snprintf(data, sizeof(data), "fd=%d", sv[0]);
+		errno = 0;
+		check(perfuse_mount("src", "/mnt/x", "fuse", 0, data) == -1 &&
+		    errno == EBUSY, "perfused's refusal (EBUSY) reaches the caller", __LINE__);
+		close(sv[0]);
+		close(sv[1]);
+	}
+	perfuse_set_log(NULL, NULL);
+}
+
 int
 main(void)
 {
+	test_mount_refusals();
 	test_layout();
 	test_round_trip();
 	test_bad();
