@@ -30,6 +30,8 @@
 #include "sock.h"
 
 #define DEFAULT_INIT_TIMEOUT 30
+#define DEFAULT_TIMEOUT 60      /* seconds a request may take the server */
+#define MAX_INFLIGHT 1024       /* requests in flight per client */
 #define TERM_GRACE 10   /* seconds from DESTROY to SIGTERM */
 #define KILL_GRACE 5    /* seconds from SIGTERM to SIGKILL */
 
@@ -50,6 +52,14 @@ mount_find(struct daemon *d, const char *target)
 
 /* ------------------------------------------------------------------ */
 /* Sending to the server.                                                */
+
+/* The request is answered (or will never be): its client may send more. */
+static void
+pend_settle(struct pend *p)
+{
+	if (p->c != NULL && !p->timed_out && p->c->inflight > 0)
+		p->c->inflight--;
+}
 
 static void
 pend_free(struct pend *p)
@@ -421,24 +431,25 @@ client_release(struct conn *c, const char *body)
 }
 
 /*
- * For a request of perfuse's own clients that changes a directory, keep
- * its names: once it succeeds, the kernel's cache of them is invalidated.
+ * Keep the names of a request about a directory entry: once it succeeds,
+ * the kernel's cache of them is invalidated (for changes by perfuse's own
+ * clients), and a request that times out is reported with its name.
  */
 static void
 remember_names(struct pend *p, const struct fuse_in_header *h, const char *body,
-    size_t blen)
+    size_t blen, unsigned minor)
 {
 	size_t fixed;
 
 	switch (h->opcode) {
 	case FUSE_CREATE: case FUSE_MKNOD: case FUSE_MKDIR: case FUSE_SYMLINK:
 	case FUSE_LINK: case FUSE_UNLINK: case FUSE_RMDIR: case FUSE_RENAME:
-	case FUSE_RENAME2:
+	case FUSE_RENAME2: case FUSE_LOOKUP:
 		break;
 	default:
 		return;
 	}
-	fixed = pf_req_fixed(h->opcode, 38);
+	fixed = pf_req_fixed(h->opcode, minor);
 	if (blen <= fixed)
 		return;
 	if (h->opcode == FUSE_RENAME || h->opcode == FUSE_RENAME2)
@@ -478,6 +489,8 @@ invalidate_kernel(struct mount *m, const struct pend *p)
 		if (p->newdir != p->nodeid)
 			kernel_inval_inode(k, p->newdir);
 		break;
+	default:
+		return;  /* LOOKUP changes nothing */
 	}
 	kernel_inval_inode(k, p->nodeid);
 }
@@ -502,6 +515,13 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 		reply_err(d, c, h->unique, -EBADF);
 		return;
 	}
+	/* Back pressure: a client that floods gets EAGAIN, not our memory. */
+	if (c->inflight >= MAX_INFLIGHT) {
+		pf_warn_ratelimit(&m->warned, 10, "%s: client pid %d has %u requests in "
+		    "flight; EAGAIN", m->target, (int)c->pid, c->inflight);
+		reply_err(d, c, h->unique, -EAGAIN);
+		return;
+	}
 	p = calloc(1, sizeof(*p));
 	s = p ? map_put(&m->pending, m->next_unique) : NULL;
 	if (s == NULL) {
@@ -509,14 +529,16 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 		reply_err(d, c, h->unique, -ENOMEM);
 		return;
 	}
+	c->inflight++;
+	if (m->timeout > 0)
+		p->deadline = time(NULL) + m->timeout;
 	p->c = c;
 	p->client_unique = h->unique;
 	p->nodeid = h->nodeid;
 	p->opcode = h->opcode;
 	p->limit = pf_reply_limit(h->opcode, m->p.minor, buf + PF_IN_HDR, len - PF_IN_HDR);
 	s->v1 = (uint64_t)(uintptr_t)p;
-	if (m->kconn != NULL && !c->kernel)
-		remember_names(p, h, buf + PF_IN_HDR, len - PF_IN_HDR);
+	remember_names(p, h, buf + PF_IN_HDR, len - PF_IN_HDR, c->p.minor);
 	/*
 	 * The server sees who really asks, whatever a client wrote; the
 	 * kernel's requests carry the real caller already.
@@ -533,6 +555,7 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 	    (int)c->pid);
 	if (to_server(d, m, buf, len) < 0) {
 		map_del(&m->pending, map_get(&m->pending, h->unique));
+		pend_settle(p);
 		reply_err(d, c, p->client_unique, -ENOTCONN);
 		pend_free(p);
 	}
@@ -758,9 +781,19 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 		return;
 	}
 	map_del(&m->pending, s);
+	pend_settle(p);
 	dbg(d, DBG_OPS, "%s: <- %s unique %llu error %d len %zu", m->target,
 	    pf_op_name(p->opcode), (unsigned long long)oh->unique, oh->error, n - PF_OUT_HDR);
-	if (p->opcode == FUSE_INIT) {
+	if (p->timed_out) {
+		/* Too late: its client heard ETIMEDOUT.  Give back what it carries. */
+		dbg(d, DBG_OPS, "%s: late reply to %s dropped", m->target,
+		    pf_op_name(p->opcode));
+		if (oh->error == 0 && pf_check_reply(p->opcode, m->p.minor, 0,
+		    n - PF_OUT_HDR, p->limit, &why) == 0)
+			account_reply(d, m, p, buf + PF_OUT_HDR, n - PF_OUT_HDR);
+		if (p->opcode == FUSE_DESTROY)
+			destroyed(d, m);
+	} else if (p->opcode == FUSE_INIT) {
 		init_done(d, m, oh->error, buf + PF_OUT_HDR, n - PF_OUT_HDR);
 	} else if (p->opcode == FUSE_DESTROY) {
 		destroyed(d, m);
@@ -843,6 +876,7 @@ server_msg(struct daemon *d, struct mount *m, char *buf, size_t n)
 			struct pend *p = (struct pend *)(uintptr_t)s->v1;
 
 			map_del(&m->pending, s);
+			pend_settle(p);
 			if (p->c != NULL)
 				reply_err(d, p->c, p->client_unique, -EIO);
 			else if (p->opcode == FUSE_INIT)
@@ -997,6 +1031,10 @@ parse_opts(struct mount *m, const char *opts, char **target, const char **why)
 			m->init_timeout = atoi(tok + 13);
 			continue;
 		}
+		if (strncmp(tok, "timeout=", 8) == 0 && tok[8] >= '0' && tok[8] <= '9') {
+			m->timeout = atoi(tok + 8);
+			continue;
+		}
 		if (parse_kernel_opt(m, tok))
 			continue;
 		for (i = 0; i < 4 && strncmp(tok, "attach=", 7) == 0; i++)
@@ -1007,7 +1045,8 @@ parse_opts(struct mount *m, const char *opts, char **target, const char **why)
 			continue;
 		}
 		*why = "unknown or malformed mount option (perfuse takes target=/ABS/PATH, "
-		    "init_timeout=SECONDS, attach=auto|fd|preload|fusermount, nokernel, keep, "
+		    "init_timeout=SECONDS, timeout=SECONDS, attach=auto|fd|preload|fusermount, "
+		    "nokernel, keep, "
 		    "allow_other, default_permissions, ro, noatime, fsname=, subtype=, "
 		    "max_read=)";
 		free(copy);
@@ -1145,6 +1184,7 @@ mount_start(struct daemon *d, struct conn *c, const char *opts, const char *cwd,
 	if (m == NULL)
 		return -ENOMEM;
 	m->init_timeout = DEFAULT_INIT_TIMEOUT;
+	m->timeout = DEFAULT_TIMEOUT;
 	m->ep.fd = m->errp.fd = -1;
 	memset(&s, 0, sizeof(s));
 	s.mp_index = spawn_find_mountpoint(argv);
@@ -1331,6 +1371,7 @@ mux_frame(struct daemon *d, struct conn *c, const char *buf, size_t len)
 			m->next_unique = 2;
 			m->state = M_STARTING;
 			m->init_timeout = DEFAULT_INIT_TIMEOUT;
+			m->timeout = DEFAULT_TIMEOUT;
 			m->deadline = time(NULL) + m->init_timeout;
 			m->next = d->mounts;
 			d->mounts = m;
@@ -1365,9 +1406,15 @@ mount_detach(struct daemon *d, struct mount *m, struct conn *waiter)
 {
 	const char *msg[1] = { "detached" };
 
-	pf_info("%s: the filesystem unmounts itself", m->target);
 	if (waiter != NULL)
 		ctl_reply(d, waiter, PF_CTL_REPLY, 0, msg, 1);
+	/*
+	 * Being unmounted already, the filesystem unmounts itself on its way
+	 * out: the unmount finishes when its process is gone, not now.
+	 */
+	if (m->state == M_UNMOUNTING)
+		return;
+	pf_info("%s: the filesystem unmounts itself", m->target);
 	mount_dead(d, m, NULL);
 }
 
@@ -1539,6 +1586,50 @@ signal_fs(struct mount *m, int sig)
 	}
 }
 
+/*
+ * Requests the server has not answered in time: the client hears
+ * ETIMEDOUT (the kernel, which knows no such error for a file, EIO).  The
+ * request stays known so that a late reply is recognised and dropped.
+ */
+static void
+expire_requests(struct daemon *d, struct mount *m, time_t now)
+{
+	size_t i;
+
+	struct pend **late;
+	size_t n = 0, k;
+
+	if (m->timeout <= 0 || (m->state != M_READY && m->state != M_UNMOUNTING) ||
+	    m->pending.used == 0)
+		return;
+	/* Collect first: answering may send requests and grow the table. */
+	late = calloc(m->pending.used, sizeof(*late));
+	if (late == NULL)
+		return;
+	for (i = 0; i < m->pending.cap && n < m->pending.used; i++) {
+		struct pend *p = (struct pend *)(uintptr_t)m->pending.slots[i].v1;
+
+		if (m->pending.slots[i].used && !p->timed_out && p->deadline != 0 &&
+		    now >= p->deadline)
+			late[n++] = p;
+	}
+	for (k = 0; k < n; k++) {
+		struct pend *p = late[k];
+
+		pf_warn_ratelimit(&m->warned, 1, "%s: the filesystem did not answer %s "
+		    "(node %llu%s%s) within %d s", m->target, pf_op_name(p->opcode),
+		    (unsigned long long)p->nodeid, p->names ? ", name " : "",
+		    p->names ? p->names : "", m->timeout);
+		if (p->c != NULL) {
+			pend_settle(p);
+			reply_err(d, p->c, p->client_unique, p->c->kernel ? -EIO : -ETIMEDOUT);
+		}
+		p->timed_out = 1;
+		p->c = NULL;
+	}
+	free(late);
+}
+
 void
 mount_tick(struct daemon *d, time_t now)
 {
@@ -1546,6 +1637,7 @@ mount_tick(struct daemon *d, time_t now)
 
 	for (m = d->mounts; m != NULL; m = next) {
 		next = m->next;
+		expire_requests(d, m, now);
 		if (m->deadline == 0 || now < m->deadline)
 			continue;
 		if (m->state == M_STARTING) {

@@ -821,6 +821,10 @@ next_timeout(struct daemon *d)
 	for (m = d->mounts; m != NULL; m = m->next)
 		if (m->deadline != 0)
 			return 250;
+	/* Requests in flight may time out: look once a second. */
+	for (m = d->mounts; m != NULL; m = m->next)
+		if (m->pending.used > 0 && m->timeout > 0)
+			return 1000;
 	return d->stopping ? 250 : -1;
 }
 

@@ -73,6 +73,7 @@ struct conn {
 	struct u64map fhs;          /* fh -> nodeid (v1), release opcode (v2) */
 	struct outq out;
 	int kernel;                 /* the kernel's /dev/fuse: keeps its creds */
+	unsigned inflight;          /* its requests the server has not answered */
 	int dead;
 };
 
@@ -95,6 +96,8 @@ struct pend {
 	uint64_t nodeid;
 	uint32_t opcode;
 	size_t limit;               /* pf_reply_limit() */
+	time_t deadline;            /* answer by then, or the client hears ETIMEDOUT */
+	int timed_out;              /* the client heard; a late reply is dropped */
 	char *names;                /* the request's names, to invalidate the kernel's */
 	uint64_t newdir;            /* RENAME's target directory */
 };
@@ -121,6 +124,7 @@ struct mount {
 	struct conn *waiter;        /* MOUNT or UMOUNT reply owed to it */
 	time_t deadline;            /* INIT timeout, or SIGTERM at unmount */
 	int init_timeout;
+	int timeout;                /* seconds a request may take; 0: no limit */
 	int attach;                 /* enum attach */
 	char token[40];             /* matches its mount frame, for preload/fusermount */
 	int termed;

@@ -773,6 +773,16 @@ wait_then_unmount(int cfd, const char *mnt)
 
 /* ------------------------------------------------------------------ */
 
+/* The -o options, joined; freed at exit whichever way main returns. */
+static char *opts;
+
+static void
+free_opts(void)
+{
+	free(opts);
+	opts = NULL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -790,7 +800,7 @@ main(int argc, char **argv)
 	};
 	int unmount = 0, lazy = 0, quiet = 0, watch_only = 0, sync_init = 0;
 	const char *commarg = NULL, *origmnt = NULL, *slash;
-	char *opts = NULL, *mnt;
+	char *mnt;
 	struct mount_params mp;
 	int ch, cfd, fd, nargs = 0;
 
@@ -799,6 +809,7 @@ main(int argc, char **argv)
 		slash = strrchr(argv[0], '/');
 		progname = slash != NULL ? slash + 1 : argv[0];
 	}
+	atexit(free_opts);
 	perfuse_set_log(log_hook, NULL);
 	import_parent_env();
 	default_perfused();
@@ -929,7 +940,6 @@ main(int argc, char **argv)
 	if (fd < 0) {
 		free_mount_params(&mp);
 		free(mnt);
-		free(opts);
 		return 1;
 	}
 	pollhack_create(mnt, cfd);
@@ -939,7 +949,6 @@ main(int argc, char **argv)
 		perfuse_unmount(mnt, MNT_DETACH);
 		free_mount_params(&mp);
 		free(mnt);
-		free(opts);
 		return 1;
 	}
 	/* Ours must not keep the connection alive once the library is done. */
@@ -949,6 +958,5 @@ main(int argc, char **argv)
 		wait_then_unmount(cfd, mnt);
 	free_mount_params(&mp);
 	free(mnt);
-	free(opts);
 	return 0;
 }
