@@ -1,13 +1,13 @@
 /*
  * badpeer.c - misbehaving FUSE peers for perfused's bad-input tests.
  *
- *   badpeer server /dev/fd/N
+ *   badpeer server [CASE] /dev/fd/N
  *       A FUSE server started by perfused like any libfuse3 filesystem (the
- *       mountpoint argument is its socket).  It answers INIT and GETATTR
- *       correctly.  To every LOOKUP it first sends 5 bytes of garbage, then a
- *       reply with a unique nobody asked for, then a reply whose length
- *       field lies, then a well-formed reply that is one byte short: the
- *       client must get EIO and perfused must carry on.
+ *       mountpoint argument is its socket).  It answers INIT and GETATTR of
+ *       the root correctly and misbehaves as CASE says (see cases[] below;
+ *       the default, "garbage", sends 5 bytes of garbage, a reply with a
+ *       unique nobody asked for, a reply whose length field lies and one
+ *       that is one byte short to every LOOKUP).
  *
  *   badpeer frame SOCKET
  *       Sends perfused at SOCKET a mount frame whose lengths do not add up:
@@ -61,8 +61,116 @@ root_attr(struct fuse_attr *a)
 	a->blksize = 4096;
 }
 
+/*
+ * The hostile cases, by name.  Each misbehaves in one way, and only when
+ * a LOOKUP (or INIT) comes: GETATTR of the root always works, so the
+ * mount stays usable and the test can see perfused carry on.
+ */
+static const char *const cases[] = {
+	"garbage",        /* 5 bytes, a wrong unique, a lying length, a short reply */
+	"short",          /* an entry one byte short */
+	"oversized",      /* an entry one byte long */
+	"wrong-unique",   /* the reply under another unique, then nothing */
+	"duplicate",      /* the right reply twice */
+	"forget-reply",   /* answers FORGETs too */
+	"error-range",    /* error +5, then -5000, then the real reply */
+	"never",          /* never answers LOOKUP */
+	"late",           /* answers LOOKUP after 3 s */
+	"exit",           /* exits when LOOKUP comes */
+	"init-close",     /* closes during INIT */
+	"notify-unknown", /* notifications about nodes nobody knows, and a bad one */
+	"minor99",        /* claims FUSE 7.99 */
+	"major6",         /* claims FUSE 6.x */
+	NULL
+};
+
 static int
-server(const char *mp)
+case_index(const char *name)
+{
+	int i;
+
+	for (i = 0; cases[i] != NULL; i++)
+		if (strcmp(cases[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static void
+init_reply(int fd, const char *c, uint64_t unique)
+{
+	struct fuse_init_out o;
+
+	memset(&o, 0, sizeof(o));
+	o.major = strcmp(c, "major6") == 0 ? 6 : 7;
+	o.minor = strcmp(c, "minor99") == 0 ? 99 : 31;
+	o.max_write = 65536;
+	o.max_readahead = 65536;
+	reply(fd, unique, 0, &o, sizeof(o), 0);
+}
+
+static void
+notify_unknown(int fd)
+{
+	struct fuse_notify_inval_inode_out ii = { 12345, 0, 0 };
+	struct fuse_notify_inval_entry_out ie = { 54321, 1, 0 };
+	char buf[64];
+
+	reply(fd, 0, FUSE_NOTIFY_INVAL_INODE, &ii, sizeof(ii), 0);
+	memcpy(buf, &ie, sizeof(ie));
+	memcpy(buf + sizeof(ie), "x", 2);
+	reply(fd, 0, FUSE_NOTIFY_INVAL_ENTRY, buf, sizeof(ie) + 2, 0);
+	reply(fd, 0, FUSE_NOTIFY_INVAL_INODE, &ii, 3, 0);  /* too short */
+	reply(fd, 0, 99, &ii, sizeof(ii), 0);              /* unknown code */
+}
+
+/* Answer a LOOKUP the way the case says; 1 when the server must exit. */
+static int
+lookup_reply(int fd, const char *c, const struct fuse_in_header *h)
+{
+	struct fuse_entry_out e;
+
+	memset(&e, 0, sizeof(e));
+	e.nodeid = 7;
+	root_attr(&e.attr);
+	e.attr.ino = 7;
+	if (strcmp(c, "garbage") == 0) {
+		(void)!send(fd, "\x01\x02\x03\x04\x05", 5, MSG_NOSIGNAL);
+		reply(fd, h->unique + 1000, 0, &e, sizeof(e), 0);
+		reply(fd, h->unique, 0, &e, sizeof(e), sizeof(e) + 99);
+		reply(fd, h->unique, 0, &e, sizeof(e) - 1, 0);
+	} else if (strcmp(c, "short") == 0) {
+		reply(fd, h->unique, 0, &e, sizeof(e) - 1, 0);
+	} else if (strcmp(c, "oversized") == 0) {
+		char big[sizeof(e) + 1] = { 0 };
+
+		memcpy(big, &e, sizeof(e));
+		reply(fd, h->unique, 0, big, sizeof(big), 0);
+	} else if (strcmp(c, "wrong-unique") == 0) {
+		reply(fd, h->unique + 2, 0, &e, sizeof(e), 0);
+	} else if (strcmp(c, "duplicate") == 0) {
+		reply(fd, h->unique, 0, &e, sizeof(e), 0);
+		reply(fd, h->unique, 0, &e, sizeof(e), 0);
+	} else if (strcmp(c, "error-range") == 0) {
+		reply(fd, h->unique, 5, NULL, 0, 0);
+		reply(fd, h->unique, -5000, NULL, 0, 0);
+	} else if (strcmp(c, "never") == 0) {
+		return 0;
+	} else if (strcmp(c, "late") == 0) {
+		sleep(3);
+		reply(fd, h->unique, 0, &e, sizeof(e), 0);
+	} else if (strcmp(c, "exit") == 0) {
+		return 1;
+	} else if (strcmp(c, "notify-unknown") == 0) {
+		notify_unknown(fd);
+		reply(fd, h->unique, -ENOENT, NULL, 0, 0);
+	} else {
+		reply(fd, h->unique, 0, &e, sizeof(e), 0);
+	}
+	return 0;
+}
+
+static int
+server(const char *c, const char *mp)
 {
 	static char buf[(1 << 20) + 4096];
 	int fd;
@@ -80,15 +188,10 @@ server(const char *mp)
 		if ((size_t)n < sizeof(h))
 			continue;
 		memcpy(&h, buf, sizeof(h));
-		if (h.opcode == FUSE_INIT) {
-			struct fuse_init_out o;
-
-			memset(&o, 0, sizeof(o));
-			o.major = 7;
-			o.minor = 31;
-			o.max_write = 65536;
-			o.max_readahead = 65536;
-			reply(fd, h.unique, 0, &o, sizeof(o), 0);
+		if (h.opcode == FUSE_INIT && strcmp(c, "init-close") == 0) {
+			return 0;
+		} else if (h.opcode == FUSE_INIT) {
+			init_reply(fd, c, h.unique);
 		} else if (h.opcode == FUSE_GETATTR) {
 			struct fuse_attr_out o;
 
@@ -96,18 +199,14 @@ server(const char *mp)
 			root_attr(&o.attr);
 			reply(fd, h.unique, 0, &o, sizeof(o), 0);
 		} else if (h.opcode == FUSE_LOOKUP) {
-			struct fuse_entry_out e;
-
-			memset(&e, 0, sizeof(e));
-			e.nodeid = 7;
-			root_attr(&e.attr);
-			(void)!send(fd, "\x01\x02\x03\x04\x05", 5, MSG_NOSIGNAL);
-			reply(fd, h.unique + 1000, 0, &e, sizeof(e), 0);
-			reply(fd, h.unique, 0, &e, sizeof(e), sizeof(e) + 99);
-			reply(fd, h.unique, 0, &e, sizeof(e) - 1, 0);
+			if (lookup_reply(fd, c, &h))
+				return 3;
 		} else if (h.opcode == FUSE_DESTROY) {
 			reply(fd, h.unique, 0, NULL, 0, 0);
-		} else if (h.opcode != FUSE_FORGET && h.opcode != FUSE_BATCH_FORGET) {
+		} else if (h.opcode == FUSE_FORGET || h.opcode == FUSE_BATCH_FORGET) {
+			if (strcmp(c, "forget-reply") == 0)
+				reply(fd, h.unique, 0, NULL, 0, 0);
+		} else {
 			reply(fd, h.unique, -ENOSYS, NULL, 0, 0);
 		}
 	}
@@ -200,11 +299,13 @@ int
 main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "server") == 0)
-		return server(argv[2]);
+		return server("garbage", argv[2]);
+	if (argc == 4 && strcmp(argv[1], "server") == 0 && case_index(argv[2]) >= 0)
+		return server(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "client") == 0)
 		return client(argv[2], argv[3]);
 	if (argc == 3 && strcmp(argv[1], "frame") == 0)
 		return bad_frame(argv[2]);
-	fprintf(stderr, "usage: badpeer server /dev/fd/N | badpeer client SOCKET TARGET | badpeer frame SOCKET\n");
+	fprintf(stderr, "usage: badpeer server [CASE] /dev/fd/N | badpeer client SOCKET TARGET | badpeer frame SOCKET\n");
 	return 2;
 }
