@@ -537,6 +537,8 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 	p->nodeid = h->nodeid;
 	p->opcode = h->opcode;
 	p->limit = pf_reply_limit(h->opcode, m->p.minor, buf + PF_IN_HDR, len - PF_IN_HDR);
+	if (h->opcode == FUSE_READDIR || h->opcode == FUSE_READDIRPLUS)
+		memcpy(&p->offset, buf + PF_IN_HDR + 8, sizeof(p->offset));
 	s->v1 = (uint64_t)(uintptr_t)p;
 	remember_names(p, h, buf + PF_IN_HDR, len - PF_IN_HDR, c->p.minor);
 	/*
@@ -754,6 +756,72 @@ destroyed(struct daemon *d, struct mount *m)
 	finish_unmount(d, m);
 }
 
+struct offset_check {
+	uint64_t asked;     /* the offset the request asked for */
+	int stuck;
+};
+
+static int
+check_offset(const struct pf_dirent_view *v, void *arg)
+{
+	struct offset_check *x = arg;
+
+	if (v->off == x->asked)
+		x->stuck = 1;
+	return x->stuck;
+}
+
+/*
+ * What the size table cannot see, in every build: entries with a nodeid
+ * only LOOKUP may leave 0, impossible file modes, directory listings with
+ * bad names or offsets that do not move on (the kernel would loop).
+ */
+static int
+check_payload(struct mount *m, const struct pend *p, const char *pl, size_t len,
+    const char **why)
+{
+	const struct pf_opinfo *op = pf_op(p->opcode);
+	struct fuse_entry_out e;
+	struct fuse_attr_out a;
+
+	if (op->flags & PF_OPF_LOOKUP) {
+		memset(&e, 0, sizeof(e));
+		memcpy(&e, pl, len < sizeof(e) ? len : sizeof(e));
+		if (e.nodeid == 0 && p->opcode != FUSE_LOOKUP) {
+			*why = "a new entry with nodeid 0";
+			return -EIO;
+		}
+		if (e.nodeid != 0 && !pf_mode_valid(e.attr.mode)) {
+			*why = "an entry with an impossible file mode";
+			return -EIO;
+		}
+		if (e.nodeid == PF_ROOT_ID && e.generation != 0) {
+			*why = "the root's generation changed";
+			return -EIO;
+		}
+	}
+	if (p->opcode == FUSE_GETATTR || p->opcode == FUSE_SETATTR) {
+		memset(&a, 0, sizeof(a));
+		memcpy(&a, pl, len < sizeof(a) ? len : sizeof(a));
+		if (!pf_mode_valid(a.attr.mode)) {
+			*why = "attributes with an impossible file mode";
+			return -EIO;
+		}
+	}
+	if (p->opcode == FUSE_READDIR || p->opcode == FUSE_READDIRPLUS) {
+		struct offset_check x = { p->offset, 0 };
+		int plus = p->opcode == FUSE_READDIRPLUS;
+
+		if (pf_walk_dirents(pl, len, plus, m->p.minor, check_offset, &x, why) < 0)
+			return -EIO;
+		if (x.stuck) {
+			*why = "a directory entry whose offset does not move on";
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
 static void
 server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh,
     char *buf, size_t n)
@@ -800,10 +868,8 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 	} else {
 		err = pf_check_reply(p->opcode, m->p.minor, oh->error, n - PF_OUT_HDR,
 		    p->limit, &why);
-		if (err == 0 && oh->error == 0 && p->opcode == FUSE_READDIRPLUS &&
-		    pf_walk_dirents(buf + PF_OUT_HDR, n - PF_OUT_HDR, 1, m->p.minor, NULL,
-		    NULL, &why) < 0)
-			err = -EIO;
+		if (err == 0 && oh->error == 0)
+			err = check_payload(m, p, buf + PF_OUT_HDR, n - PF_OUT_HDR, &why);
 		if (err != 0) {
 			pf_warn_ratelimit(&m->warned, 10, "%s: bad reply to %s: %s",
 			    m->target, pf_op_name(p->opcode), why);

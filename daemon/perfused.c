@@ -263,9 +263,16 @@ conn_close(struct daemon *d, struct conn *c)
 	d->graveyard = c;
 }
 
-/* A mount is visible to its owner, and to root. */
+/* A mount is its owner's, and root's; with allow_other, everybody's. */
 static int
 may_use(const struct conn *c, const struct mount *m)
+{
+	return c->uid == 0 || c->uid == m->uid || (m->kflags & KOPT_ALLOW_OTHER);
+}
+
+/* Unmounting stays the owner's (and root's) business. */
+static int
+may_unmount(const struct conn *c, const struct mount *m)
 {
 	return c->uid == 0 || c->uid == m->uid;
 }
@@ -401,8 +408,13 @@ ctl_message(struct daemon *d, struct conn *c, const char *buf, size_t len)
 		if (n == 1) {
 			struct mount *m = ctl_mount_arg(d, c, strs[0]);
 
-			if (m != NULL)
+			if (m != NULL && !may_unmount(c, m)) {
+				const char *msg[1] = { "the mount belongs to another user" };
+
+				ctl_reply(d, c, PF_CTL_REPLY, -EPERM, msg, 1);
+			} else if (m != NULL) {
 				mount_unmount(d, m, c);
+			}
 			break;
 		}
 		/* FALLTHROUGH */
@@ -416,8 +428,13 @@ ctl_message(struct daemon *d, struct conn *c, const char *buf, size_t len)
 		if (h.type == PF_CTL_DETACH && n == 1) {
 			struct mount *m = ctl_mount_arg(d, c, strs[0]);
 
-			if (m != NULL)
+			if (m != NULL && !may_unmount(c, m)) {
+				const char *msg[1] = { "the mount belongs to another user" };
+
+				ctl_reply(d, c, PF_CTL_REPLY, -EPERM, msg, 1);
+			} else if (m != NULL) {
 				mount_detach(d, m, c);
+			}
 			break;
 		}
 		/* FALLTHROUGH */
@@ -582,7 +599,8 @@ make_sockdir(const char *sockpath)
 		return 0;
 	}
 	*slash = '\0';
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+	/* A user's directory is private; root's serves every user. */
+	if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "perfused: %s: %s\n", dir, strerror(errno));
 		free(dir);
 		return -1;

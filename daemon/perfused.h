@@ -96,6 +96,7 @@ struct pend {
 	uint64_t nodeid;
 	uint32_t opcode;
 	size_t limit;               /* pf_reply_limit() */
+	uint64_t offset;            /* READDIR's offset, to see entries move on */
 	time_t deadline;            /* answer by then, or the client hears ETIMEDOUT */
 	int timed_out;              /* the client heard; a late reply is dropped */
 	char *names;                /* the request's names, to invalidate the kernel's */

@@ -79,6 +79,9 @@ static const char *const cases[] = {
 	"exit",           /* exits when LOOKUP comes */
 	"init-close",     /* closes during INIT */
 	"notify-unknown", /* notifications about nodes nobody knows, and a bad one */
+	"bad-mode",       /* an entry whose file mode is no file type */
+	"readdir-slash",  /* a directory entry named "a/b" */
+	"readdir-stuck",  /* directory entries whose offsets never move on */
 	"minor99",        /* claims FUSE 7.99 */
 	"major6",         /* claims FUSE 6.x */
 	NULL
@@ -160,6 +163,9 @@ lookup_reply(int fd, const char *c, const struct fuse_in_header *h)
 		reply(fd, h->unique, 0, &e, sizeof(e), 0);
 	} else if (strcmp(c, "exit") == 0) {
 		return 1;
+	} else if (strcmp(c, "bad-mode") == 0) {
+		e.attr.mode = 0777;  /* no S_IFMT bits */
+		reply(fd, h->unique, 0, &e, sizeof(e), 0);
 	} else if (strcmp(c, "notify-unknown") == 0) {
 		notify_unknown(fd);
 		reply(fd, h->unique, -ENOENT, NULL, 0, 0);
@@ -167,6 +173,41 @@ lookup_reply(int fd, const char *c, const struct fuse_in_header *h)
 		reply(fd, h->unique, 0, &e, sizeof(e), 0);
 	}
 	return 0;
+}
+
+/* One directory entry at *pos of buf. */
+static size_t
+add_dirent(char *buf, size_t pos, const char *name, uint64_t off)
+{
+	struct fuse_dirent d;
+	size_t nl = strlen(name);
+
+	memset(&d, 0, sizeof(d));
+	d.ino = 7;
+	d.off = off;
+	d.namelen = (uint32_t)nl;
+	d.type = 8;
+	memset(buf + pos, 0, FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + nl));
+	memcpy(buf + pos, &d, FUSE_NAME_OFFSET);
+	memcpy(buf + pos + FUSE_NAME_OFFSET, name, nl);
+	return pos + FUSE_DIRENT_ALIGN(FUSE_NAME_OFFSET + nl);
+}
+
+static void
+readdir_reply(int fd, const char *c, const struct fuse_in_header *h, const char *body)
+{
+	struct fuse_read_in in;
+	char buf[512];
+	size_t len = 0;
+
+	memcpy(&in, body, sizeof(in));
+	if (strcmp(c, "readdir-slash") == 0 && in.offset == 0) {
+		len = add_dirent(buf, len, "ok", 1);
+		len = add_dirent(buf, len, "a/b", 2);
+	} else if (strcmp(c, "readdir-stuck") == 0) {
+		len = add_dirent(buf, len, "same", in.offset);
+	}
+	reply(fd, h->unique, 0, buf, len, 0);
 }
 
 static int
@@ -201,6 +242,8 @@ server(const char *c, const char *mp)
 		} else if (h.opcode == FUSE_LOOKUP) {
 			if (lookup_reply(fd, c, &h))
 				return 3;
+		} else if (h.opcode == FUSE_READDIR) {
+			readdir_reply(fd, c, &h, buf + sizeof(h));
 		} else if (h.opcode == FUSE_DESTROY) {
 			reply(fd, h.unique, 0, NULL, 0, 0);
 		} else if (h.opcode == FUSE_FORGET || h.opcode == FUSE_BATCH_FORGET) {

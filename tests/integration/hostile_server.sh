@@ -56,6 +56,18 @@ pf_ok stat "$B/x" >/dev/null
 assert_perfused_alive
 pf_ok umount "$B"
 
+log "case bad-mode: an impossible file mode is EIO"
+stat_fails bad-mode "Input/output error"
+
+for c in readdir-slash readdir-stuck; do
+	log "case $c: the listing fails with EIO instead of lying or looping"
+	mount_case "$c"
+	expect_fail 1 pf ls "$B"
+	assert_contains "$ERR" "Input/output error" "case $c: stderr of ls"
+	assert_perfused_alive
+	pf_ok umount "$B"
+done
+
 log "case notify-unknown: notifications about unknown nodes do no harm"
 stat_fails notify-unknown "No such file or directory"
 
