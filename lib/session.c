@@ -540,7 +540,7 @@ parse_options(perfuse_conn *c)
 }
 
 static int
-do_init(perfuse_conn *c)
+do_init(perfuse_conn *c, unsigned minor)
 {
 	char req[sizeof(struct fuse_init_in)];
 	char rep[sizeof(struct fuse_init_out)];
@@ -549,16 +549,16 @@ do_init(perfuse_conn *c)
 	size_t rlen = 0;
 	int err;
 
-	c->p.minor = PF_MINOR_MAX;
+	c->p.minor = minor;
 	iov.iov_base = req;
-	iov.iov_len = pf_init_request(req, PF_MINOR_MAX, PF_INIT_OFFER, 128 * 1024);
+	iov.iov_len = pf_init_request(req, minor, PF_INIT_OFFER, 128 * 1024);
 	err = pf_call(c, FUSE_INIT, 0, &iov, 1, rep, sizeof(rep), &rlen);
 	if (err == -ENOTCONN || err == -EIO) {
 		pf_warn("%s: INIT: %s", c->name, err == -EIO ?
 		    "bad reply" : "the server closed the connection");
 		return err;
 	}
-	err = pf_init_reply(rep, rlen, err, PF_MINOR_MAX, PF_INIT_OFFER,
+	err = pf_init_reply(rep, rlen, err, minor, PF_INIT_OFFER,
 	    128 * 1024, &c->p, &why);
 	if (err != 0) {
 		pf_warn("%s: INIT: %s", c->name, why);
@@ -570,6 +570,13 @@ do_init(perfuse_conn *c)
 
 int
 perfuse_conn_fd(int fd, const char *name, unsigned flags, perfuse_conn **out)
+{
+	return pf_conn_open(fd, name, flags, PF_MINOR_MAX, out);
+}
+
+int
+pf_conn_open(int fd, const char *name, unsigned flags, unsigned minor,
+    perfuse_conn **out)
 {
 	perfuse_conn *c;
 	int err;
@@ -588,7 +595,13 @@ perfuse_conn_fd(int fd, const char *name, unsigned flags, perfuse_conn **out)
 	pthread_cond_init(&c->cv, NULL);
 	c->msgmax = pf_sock_setbuf(fd, PF_MAX_MAX_PAGES * 4096);
 	parse_options(c);
-	err = do_init(c);
+	if (minor < PF_MINOR_MIN || minor > PF_MINOR_MAX) {
+		close(fd);
+		free(c->name);
+		free(c);
+		return -EINVAL;
+	}
+	err = do_init(c, minor);
 	if (err != 0) {
 		c->flags &= ~PERFUSE_CONN_DESTROY;
 		perfuse_disconnect(c);

@@ -55,6 +55,13 @@ struct pf_in {
 int pf_call(perfuse_conn *c, uint32_t opcode, uint64_t nodeid,
     const struct iovec *in, int nin, void *out, size_t outcap, size_t *outlen);
 
+/*
+ * perfuse_conn_fd() offering a chosen minor (PF_MINOR_MIN..PF_MINOR_MAX)
+ * in INIT, for tools that test servers at old protocol levels.
+ */
+int pf_conn_open(int fd, const char *name, unsigned flags, unsigned minor,
+    perfuse_conn **out);
+
 /* Send a request that takes no reply (FORGET, BATCH_FORGET). */
 int pf_send_noreply(perfuse_conn *c, uint32_t opcode, uint64_t nodeid,
     const struct iovec *in, int nin);
