@@ -64,6 +64,7 @@ int cmd_chown(int argc, char **argv);
 int cmd_truncate(int argc, char **argv);
 int cmd_touch(int argc, char **argv);
 int cmd_xattr(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
 
 /* ------------------------------------------------------------------ */
 /* json.c: JSON output                                                  */

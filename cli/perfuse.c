@@ -23,11 +23,18 @@ struct command {
 static const struct command commands[] = {
 	{ "mount", cmd_mount, "[-o OPTS] [--attach=METHOD] [--] FS_COMMAND [ARGS...]",
 	  "Run the FUSE filesystem FS_COMMAND under perfused; return once it\n"
-	  "answered INIT.  The mount is named by its mountpoint argument.\n"
+	  "answered INIT.  The mount is named by its mountpoint argument.  Where\n"
+	  "kernel FUSE is usable and the target an existing directory, the\n"
+	  "target is also mounted on the kernel; else a line says why not.\n"
 	  "  -o OPTS           perfuse's mount options, comma-separated:\n"
 	  "                    target=/ABS/PATH (the mount's name),\n"
 	  "                    init_timeout=SECONDS (default 30),\n"
-	  "                    attach=METHOD (as --attach)\n"
+	  "                    timeout=SECONDS per request (default 60, 0: none),\n"
+	  "                    attach=METHOD (as --attach),\n"
+	  "                    nokernel (no kernel mount), keep (left on the\n"
+	  "                    kernel when perfused stops), and for the kernel\n"
+	  "                    mount: allow_other, default_permissions, ro,\n"
+	  "                    noatime, fsname=NAME, subtype=TYPE, max_read=BYTES\n"
 	  "  --attach=METHOD   how the filesystem gets its socket: auto (the\n"
 	  "                    default: fd for libfuse3 programs, else preload),\n"
 	  "                    fd (/dev/fd/N mountpoint), preload (LD_PRELOAD shim\n"
@@ -39,6 +46,15 @@ static const struct command commands[] = {
 	  "separated by tabs.\n"
 	  "  --json  one JSON array of objects with target, command, pid,\n"
 	  "          minor, uid and clients\n" },
+	{ "trace", cmd_trace, "[--json] [-o FILE] [-q] TARGET",
+	  "Show the live FUSE traffic of the mount TARGET, one line per\n"
+	  "request and reply: time, client, unique, opcode, node, the\n"
+	  "arguments that matter, error or reply size, latency.  Runs until\n"
+	  "interrupted or the mount ends.\n"
+	  "  --json     one JSON object per line instead\n"
+	  "  -o FILE    also record every message whole, with its timing, in\n"
+	  "             FILE (the format of lib/trace.h), for perfuse replay\n"
+	  "  -q         print nothing (with -o)\n" },
 	{ "df", cmd_df, "[PATH...]",
 	  "Show the space used on the mounts holding PATH (default: all).\n" },
 	{ "ls", cmd_ls, "[-l] [-a] [-d] [-p] [PATH...]",

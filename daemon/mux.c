@@ -28,6 +28,7 @@
 #include "log.h"
 #include "perfused.h"
 #include "sock.h"
+#include "trace.h"
 
 #define DEFAULT_INIT_TIMEOUT 30
 #define DEFAULT_TIMEOUT 60      /* seconds a request may take the server */
@@ -530,8 +531,11 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 		return;
 	}
 	c->inflight++;
+	p->start_ns = now_ns();
 	if (m->timeout > 0)
 		p->deadline = time(NULL) + m->timeout;
+	if (m->ntracers > 0)
+		trace_msg(d, m, PF_TR_REQUEST, c, NULL, buf, len);
 	p->c = c;
 	p->client_unique = h->unique;
 	p->nodeid = h->nodeid;
@@ -870,9 +874,15 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 		    p->limit, &why);
 		if (err == 0 && oh->error == 0)
 			err = check_payload(m, p, buf + PF_OUT_HDR, n - PF_OUT_HDR, &why);
+		trace_remember(m, p, err != 0 ? err : oh->error);
 		if (err != 0) {
 			pf_warn_ratelimit(&m->warned, 10, "%s: bad reply to %s: %s",
 			    m->target, pf_op_name(p->opcode), why);
+			if (p->c != NULL && m->ntracers > 0) {
+				struct fuse_out_header eh = { sizeof(eh), -EIO, p->client_unique };
+
+				trace_msg(d, m, PF_TR_REPLY, p->c, p, &eh, sizeof(eh));
+			}
 			if (p->c != NULL)
 				reply_err(d, p->c, p->client_unique, -EIO);
 		} else {
@@ -886,6 +896,8 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 
 				out.unique = p->client_unique;
 				memcpy(buf, &out, sizeof(out));
+				if (m->ntracers > 0)
+					trace_msg(d, m, PF_TR_REPLY, p->c, p, buf, n);
 				err = send_or_queue(d, &p->c->ep, &p->c->out, buf, n);
 				if (err == -EMSGSIZE) {
 					pf_warn_ratelimit(&m->warned, 10, "%s: %zu-byte reply "
@@ -917,6 +929,8 @@ server_notify(struct daemon *d, struct mount *m, const struct fuse_out_header *o
 	}
 	dbg(d, DBG_OPS, "%s: notification %s (%zu bytes)%s", m->target,
 	    pf_notify_name(oh->error), n, m->kconn ? " to the kernel" : "");
+	if (m->ntracers > 0)
+		trace_msg(d, m, PF_TR_NOTIFY, NULL, NULL, buf, n);
 	if (m->kconn != NULL && m->kconn->state == CONN_FUSE)
 		kernel_notify(m->kconn, buf, n);
 }
@@ -1553,6 +1567,8 @@ mount_dead(struct daemon *d, struct mount *m, const char *why)
 	}
 	if (m->kconn != NULL && !(d->stopping && (m->kflags & KOPT_KEEP)))
 		kernel_umount(m);  /* a dead server leaves no dead mount behind */
+	if (m->ntracers > 0)
+		trace_end(d, m);
 	m->state = M_DEAD;
 	for (i = 0; i < m->pending.cap; i++) {
 		struct pend *p = (struct pend *)(uintptr_t)m->pending.slots[i].v1;

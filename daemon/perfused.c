@@ -247,6 +247,8 @@ conn_close(struct daemon *d, struct conn *c)
 	if (c->dead)
 		return;
 	c->dead = 1;
+	if (c->traced != NULL && c->traced->ntracers > 0)
+		c->traced->ntracers--;
 	mux_client_gone(d, c);
 	ep_forget(d, &c->ep);
 	outq_free(&c->out);
@@ -339,6 +341,24 @@ ctl_attach(struct daemon *d, struct conn *c, const char *target)
 	c->state = CONN_FUSE_INIT;
 	dbg(d, DBG_CTL, "ctl: pid %d attached to %s", (int)c->pid, m->target);
 	ctl_reply(d, c, PF_CTL_REPLY, 0, ok, 1);
+}
+
+/* A trace subscriber: records of the mount's traffic from now on. */
+static void
+ctl_trace(struct daemon *d, struct conn *c, const char **strs, int n)
+{
+	struct mount *m = ctl_mount_arg(d, c, strs[0]);
+	const char *ok[1] = { "tracing" };
+
+	if (m == NULL)
+		return;
+	if (ctl_reply(d, c, PF_CTL_REPLY, 0, ok, 1) != 0)
+		return;
+	c->state = CONN_TRACE;
+	c->traced = m;
+	c->trace_full = n > 1 && strcmp(strs[1], "full") == 0;
+	m->ntracers++;
+	dbg(d, DBG_CTL, "ctl: pid %d traces %s", (int)c->pid, m->target);
 }
 
 static void
@@ -447,6 +467,12 @@ ctl_message(struct daemon *d, struct conn *c, const char *buf, size_t len)
 	case PF_CTL_LIST:
 		ctl_list(d, c);
 		break;
+	case PF_CTL_TRACE:
+		if (n >= 1 && n <= 2)
+			ctl_trace(d, c, strs, n);
+		else
+			ctl_reply(d, c, PF_CTL_REPLY, -EINVAL, NULL, 0);
+		break;
 	}
 	free(strs);
 }
@@ -482,6 +508,8 @@ conn_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 			conn_close(d, c);
 			return;
 		}
+		if (c->state == CONN_TRACE)
+			continue;  /* a subscriber has nothing to say */
 		if (c->state == CONN_CTL && pf_frame_is_frame(d->rbuf, (size_t)n))
 			mux_frame(d, c, d->rbuf, (size_t)n);
 		else if (c->state == CONN_CTL)
@@ -568,6 +596,8 @@ sig_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 
 			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 				mount_child_exited(d, pid, status);
+		} else if (si.ssi_signo == SIGUSR1) {
+			trace_dump(d);
 		} else if (!d->stopping) {
 			struct mount *m;
 
@@ -673,6 +703,7 @@ open_signals(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -56,7 +56,7 @@ struct outq {
 	size_t bytes;
 };
 
-enum conn_state { CONN_CTL, CONN_FUSE_INIT, CONN_FUSE };
+enum conn_state { CONN_CTL, CONN_FUSE_INIT, CONN_FUSE, CONN_TRACE };
 
 struct mount;
 
@@ -74,6 +74,9 @@ struct conn {
 	struct outq out;
 	int kernel;                 /* the kernel's /dev/fuse: keeps its creds */
 	unsigned inflight;          /* its requests the server has not answered */
+	struct mount *traced;       /* CONN_TRACE: the mount it watches */
+	int trace_full;             /* whole messages, not summaries */
+	uint32_t trace_lost;        /* records dropped since the last sent */
 	int dead;
 };
 
@@ -97,6 +100,7 @@ struct pend {
 	uint32_t opcode;
 	size_t limit;               /* pf_reply_limit() */
 	uint64_t offset;            /* READDIR's offset, to see entries move on */
+	uint64_t start_ns;          /* when it came, for traces */
 	time_t deadline;            /* answer by then, or the client hears ETIMEDOUT */
 	int timed_out;              /* the client heard; a late reply is dropped */
 	char *names;                /* the request's names, to invalidate the kernel's */
@@ -132,6 +136,13 @@ struct mount {
 	int exited;                 /* our child was reaped */
 	int exit_status;
 	struct conn *kconn;         /* the kernel front-end, if mounted */
+	unsigned ntracers;          /* CONN_TRACE connections watching it */
+	struct ring_ent {           /* the last requests, for SIGUSR1 */
+		uint64_t start_ns, unique, nodeid;
+		uint32_t opcode, pid, latency_us;
+		int32_t error;
+	} ring[64];
+	unsigned ring_next;
 	unsigned kflags;            /* KOPT_* */
 	char *fsname, *subtype;
 	char max_read_opt[32];      /* "max_read=N" or "" */
@@ -174,6 +185,14 @@ void conn_close(struct daemon *d, struct conn *c);
 
 struct conn *conn_add(struct daemon *d, int fd, int kernel);
 
+/* tracing.c */
+void trace_msg(struct daemon *d, struct mount *m, unsigned kind, const struct conn *c,
+    const struct pend *p, const void *msg, size_t len);
+void trace_end(struct daemon *d, struct mount *m);
+void trace_remember(struct mount *m, const struct pend *p, int32_t error);
+void trace_dump(struct daemon *d);
+uint64_t now_ns(void);
+
 /* kernel.c */
 int kernel_mount(struct daemon *d, struct mount *m, const char **why);
 void kernel_umount(struct mount *m);
@@ -212,6 +231,7 @@ int spawn_fs(const struct spawn *s, int *srv_fd, int *err_fd, pid_t *pid,
     unsigned long *fs_ino);
 pid_t spawn_socket_owner(unsigned long ino, pid_t not_pid);
 char *spawn_join(char **argv);
+void spawn_reset_signals(void);
 char *spawn_abspath(const char *cwd, const char *path);
 
 #endif

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,12 +115,27 @@ drop_privileges(const struct spawn *s)
 	return 0;
 }
 
+/*
+ * perfused blocks the signals it reads from a signalfd and ignores
+ * SIGPIPE; both would pass through exec to the filesystem.
+ */
+void
+spawn_reset_signals(void)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+}
+
 static void
 child(const struct spawn *s, int srv, int errw)
 {
 	char fdarg[32];
 	int nul = open("/dev/null", O_RDONLY);
 
+	spawn_reset_signals();
 	setsid();
 	if (nul < 0 || dup2(nul, 0) < 0 || dup2(errw, 1) < 0 || dup2(errw, 2) < 0 ||
 	    (srv >= 0 && dup2(srv, FS_FD) < 0))

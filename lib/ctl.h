@@ -23,6 +23,7 @@ enum pf_ctl_type {
 	PF_CTL_LIST,        /* -> ENTRY* then END */
 	PF_CTL_ATTACH,      /* target -> REPLY message; FUSE from then on */
 	PF_CTL_DETACH,      /* target -> REPLY message: the filesystem unmounts itself */
+	PF_CTL_TRACE,       /* target, "full"|"summary" -> REPLY; trace records follow */
 	PF_CTL_REPLY = 0x100,
 	PF_CTL_ENTRY,       /* target, command, pid, minor, uid, clients */
 	PF_CTL_END,
