@@ -44,8 +44,11 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cv;
 	struct note *head, *tail;
+	pthread_t thread;
 	int started;
-} writer = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0 };
+	int quit;
+} writer = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
+	0, 0, 0 };
 
 static void *
 writer_main(void *arg)
@@ -55,8 +58,12 @@ writer_main(void *arg)
 		struct note *n;
 
 		pthread_mutex_lock(&writer.lock);
-		while (writer.head == NULL)
+		while (writer.head == NULL && !writer.quit)
 			pthread_cond_wait(&writer.cv, &writer.lock);
+		if (writer.head == NULL) {
+			pthread_mutex_unlock(&writer.lock);
+			return NULL;
+		}
 		n = writer.head;
 		writer.head = n->next;
 		if (writer.head == NULL)
@@ -93,7 +100,7 @@ kernel_notify(struct conn *k, const void *msg, size_t len)
 	}
 	pthread_mutex_lock(&writer.lock);
 	if (!writer.started && pthread_create(&t, NULL, writer_main, NULL) == 0) {
-		pthread_detach(t);
+		writer.thread = t;
 		writer.started = 1;
 	}
 	if (writer.tail)
@@ -103,6 +110,19 @@ kernel_notify(struct conn *k, const void *msg, size_t len)
 	writer.tail = n;
 	pthread_cond_signal(&writer.cv);
 	pthread_mutex_unlock(&writer.lock);
+}
+
+/* At exit: write what is queued, then end the writer. */
+void
+kernel_writer_stop(void)
+{
+	pthread_mutex_lock(&writer.lock);
+	writer.quit = 1;
+	pthread_cond_signal(&writer.cv);
+	pthread_mutex_unlock(&writer.lock);
+	if (writer.started)
+		pthread_join(writer.thread, NULL);
+	writer.started = 0;
 }
 
 /* INVAL_INODE for a node whose data or attributes changed elsewhere. */

@@ -967,10 +967,13 @@ main(int argc, char **argv)
 	if (lockfd == -2 && !d.inherited) {
 		fprintf(stderr, "perfused: %s: another perfused serves this socket\n",
 		    d.sockpath);
+		free(d.sockpath);
 		return 0;
 	}
-	if (lockfd < 0 && !d.inherited)
+	if (lockfd < 0 && !d.inherited) {
+		free(d.sockpath);
 		return 1;
+	}
 	perfuse_set_log(log_hook, NULL);
 	/* With -i, listening is a bonus: clients can then reach the mount. */
 	d.listen.fd = activated_socket();
@@ -1016,6 +1019,7 @@ main(int argc, char **argv)
 	while (d.conns != NULL)
 		conn_close(&d, d.conns);
 	bury(&d);
+	kernel_writer_stop();
 	free(d.rbuf);
 	if (d.listen.fd >= 0)
 		close(d.listen.fd);

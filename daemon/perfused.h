@@ -197,6 +197,7 @@ uint64_t now_ns(void);
 int kernel_mount(struct daemon *d, struct mount *m, const char **why);
 void kernel_umount(struct mount *m);
 void kernel_notify(struct conn *k, const void *msg, size_t len);
+void kernel_writer_stop(void);
 void kernel_inval_inode(struct conn *k, uint64_t nodeid);
 void kernel_inval_entry(struct conn *k, uint64_t parent, const char *name);
 
