@@ -78,11 +78,35 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory asan
+	-@$(MAKE) --no-print-directory fuzz-build
 	@PERFUSE_BUILDS="$(BUILD) $(ASAN_BUILD)" bash tests/run.sh
 
 # Only run the tests, without installing or building anything.
 test:
 	@PERFUSE_BUILDS="$(BUILD) $(ASAN_BUILD)" bash tests/run.sh
+
+# make fuzz       build the libFuzzer targets of tests/fuzz into $(FUZZ_BUILD)
+#                 (clang -fsanitize=fuzzer,address,undefined; as root, clang
+#                 and libclang-rt-14-dev are apt-get installed when missing),
+#                 then run each for FUZZ_SECONDS (default 60) on a fresh copy
+#                 of its seed corpus, FUZZ_JOBS (2) at a time; FUZZ_TARGETS
+#                 picks some; fails on any crash, whose input is kept in
+#                 $(FUZZ_BUILD)/crashes/ (see tests/fuzz/README.md)
+# make fuzz-build only the build; make check makes it (a failed build shows
+#                 as failed fuzz tests), and tests/run.sh runs each target
+#                 for 30 s
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 2
+FUZZ_TARGETS ?=
+export PERFUSE_FUZZ_BUILD := $(FUZZ_BUILD)
+
+.PHONY: fuzz fuzz-build
+fuzz-build:
+	@bash tests/fuzz/run.sh build $(FUZZ_BUILD)
+
+fuzz: fuzz-build
+	@bash tests/fuzz/run.sh run -t $(FUZZ_SECONDS) -j $(FUZZ_JOBS) -d $(FUZZ_BUILD) $(FUZZ_TARGETS)
 
 demo: build
 	@PERFUSE_BUILDS="$(BUILD)" bash tests/run.sh --demo

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -120,8 +121,15 @@ kernel_writer_stop(void)
 	writer.quit = 1;
 	pthread_cond_signal(&writer.cv);
 	pthread_mutex_unlock(&writer.lock);
-	if (writer.started)
-		pthread_join(writer.thread, NULL);
+	/* A write stuck on a kernel lock must not keep us from exiting. */
+	if (writer.started) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 2;
+		if (pthread_timedjoin_np(writer.thread, NULL, &ts) != 0)
+			pf_warn("a notification to the kernel is still blocked at exit");
+	}
 	writer.started = 0;
 }
 

@@ -22,8 +22,9 @@
  *
  * MOUNTPOINT may be /dev/fd/N, an already open FUSE file descriptor (such
  * as perfuse's socket); memfs itself never stats or opens it.  With a
- * report file, memfs writes at destroy time (or at exit if destroy never
- * came), atomically through FILE.tmp:
+ * report file, memfs writes it at destroy time and again at exit (which
+ * also covers a destroy that never came, and forgets that raced with
+ * destroy in the multi-threaded loop), atomically through FILE.tmp:
  *
  *	lookups=N	references handed to the kernel
  *	forgets=N	references given back (valid ones only)
@@ -2882,24 +2883,26 @@ static int absolute_report(struct memfs *m)
 	return 0;
 }
 
+/*
+ * With FUSE_USE_VERSION 34, fuse_session_loop_mt() takes the old public
+ * struct fuse_loop_config (clone_fd, max_idle_threads); the opaque
+ * fuse_loop_cfg_*() objects belong to API 3.12 and must not be passed
+ * here.  UINT_MAX means -o max_idle_threads was not given; libfuse would
+ * log it as invalid, so use 10 instead, which with libfuse's default of at
+ * most 10 workers likewise means "never retire idle threads".
+ */
 static int run_loop(struct fuse_session *se,
 		    const struct fuse_cmdline_opts *opts)
 {
-	struct fuse_loop_config *cfg;
-	int ret;
+	struct fuse_loop_config cfg;
 
 	if (opts->singlethread)
 		return fuse_session_loop(se);
-	cfg = fuse_loop_cfg_create();
-	if (!cfg)
-		return -ENOMEM;
-	fuse_loop_cfg_set_clone_fd(cfg, opts->clone_fd);
-	fuse_loop_cfg_set_max_threads(cfg, opts->max_threads);
-	if (opts->max_idle_threads != UINT_MAX)	/* UINT_MAX: not given */
-		fuse_loop_cfg_set_idle_threads(cfg, opts->max_idle_threads);
-	ret = fuse_session_loop_mt(se, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	return ret;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.clone_fd = opts->clone_fd;
+	cfg.max_idle_threads = opts->max_idle_threads == UINT_MAX ?
+			       10 : opts->max_idle_threads;
+	return fuse_session_loop_mt(se, &cfg);
 }
 
 static void usage(const char *prog)
@@ -2914,7 +2917,8 @@ static void usage(const char *prog)
 }
 
 /* Mount, serve until unmounted or signalled, clean up.  Returns 0 on a
- * normal end (unmount or signal), 1 on error. */
+ * normal end (unmount, signal, or the transport closing after destroy:
+ * libfuse reports EOF on a socket as an I/O error), 1 on error. */
 static int serve(struct memfs *m, struct fuse_args *args,
 		 const struct fuse_cmdline_opts *opts)
 {
@@ -2926,16 +2930,17 @@ static int serve(struct memfs *m, struct fuse_args *args,
 		return 1;
 	if (fuse_set_signal_handlers(se) == 0) {
 		if (fuse_session_mount(se, opts->mountpoint) == 0) {
-			fuse_daemonize(opts->foreground);
-			ret = run_loop(se, opts);
+			if (fuse_daemonize(opts->foreground) == 0)
+				ret = run_loop(se, opts);
 			fuse_session_unmount(se);
 		}
 		fuse_remove_signal_handlers(se);
 	}
 	fuse_session_destroy(se);	/* calls destroy if it did not come */
-	if (!m->destroyed)
-		write_report(m);
-	return ret < 0 ? 1 : 0;
+	/* Again at exit: in the multi-threaded loop, forgets still being
+	 * processed by other threads may have raced with destroy. */
+	write_report(m);
+	return ret < 0 && !m->destroyed ? 1 : 0;
 }
 
 int main(int argc, char *argv[])

@@ -4,26 +4,41 @@
 #
 # In order: the unit tests (BUILD/test_*), then every tests/integration/*.sh
 # through tests/nsrun.sh (unprivileged, /dev/fuse unusable), once per build
-# directory: build, then build-asan with the sanitizers set to fail hard.
+# directory: build, then build-asan with the sanitizers set to fail hard;
+# then the libFuzzer targets of tests/fuzz (build/fuzz/*).
 # Prints "PASS name" or "FAIL name" (with the test's output, indented) for
 # each test, and ends with the line "N passed, N failed".  Exit status 0 only
 # when none failed.
+#
+# The kernel tests, tests/kernel/*.sh (the kernel front-end against kernel
+# FUSE), run after the namespace tests, as root outside that namespace, for
+# build and build-asan, only where we are root and /dev/fuse can be opened;
+# elsewhere each is a "SKIP name (reason)" line, neither passed nor failed,
+# and the last line then ends with ", N skipped".
 #
 # PATTERN: run only the tests whose name (e.g. build-asan/memfs_rw) contains
 # one of the patterns.
 # Environment: PERFUSE_BUILDS (default "build build-asan"),
 # PERFUSE_TEST_TIMEOUT (seconds per test, default 120), PERFUSE_KEEP=1 (keep
-# the tests' temporary directories), PERFUSE_DEBUG=FLAGS (perfused -d FLAGS).
+# the tests' temporary directories), PERFUSE_DEBUG=FLAGS (perfused -d FLAGS),
+# PERFUSE_FUZZ_BUILD (where make fuzz-build put the fuzz targets, default
+# build-fuzz), PERFUSE_FUZZ_SECONDS (per fuzz target, default 30).
+# Kernel tests: PERFUSE_KERNEL_TIMEOUT (seconds per test, default 900),
+# PERFUSE_KERNEL_BUILDS (the trees they run for, of PERFUSE_BUILDS; default
+# "build build-asan").
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILDS=${PERFUSE_BUILDS:-build build-asan}
 TIMEOUT=${PERFUSE_TEST_TIMEOUT:-120}
+KERNEL_TIMEOUT=${PERFUSE_KERNEL_TIMEOUT:-900}
+KERNEL_BUILDS=${PERFUSE_KERNEL_BUILDS:-build build-asan}
 ASAN_ENV=(ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
 
 passed=0
 failed=0
+skipped=0
 failed_names=()
 STAGE=
 
@@ -42,6 +57,9 @@ stage() {
 	mkdir -p "$STAGE/tests"
 	cp -R "$ROOT/tests/lib.sh" "$ROOT/tests/nsrun.sh" "$ROOT/tests/run.sh" \
 	    "$ROOT/tests/integration" "$ROOT/tests/data" "$STAGE/tests/"
+	# The kernel tests' scripts (their programs are staged per build).
+	mkdir -p "$STAGE/tests/kernel"
+	cp "$ROOT"/tests/kernel/*.sh "$STAGE/tests/kernel/" 2>/dev/null || true
 	for b in $BUILDS; do
 		mkdir -p "$STAGE/$b"
 		[ -d "$ROOT/$b" ] || continue
@@ -57,7 +75,7 @@ stage() {
 		# The preload shim and the fusermount stand-ins live in
 		# subdirectories, where perfused looks for them.
 		for f in preload/libperfuse_preload.so fusermount/fusermount \
-		    fusermount/fusermount3; do
+		    fusermount/fusermount3 tests/kernel/diffops; do
 			[ -e "$ROOT/$b/$f" ] || continue
 			mkdir -p "$STAGE/$b/$(dirname "$f")"
 			cp -P "$ROOT/$b/$f" "$STAGE/$b/$f"
@@ -100,6 +118,13 @@ record() {
 			tail -n 150 "$out" | sed 's/^/    /'
 		fi
 	fi
+}
+
+# record_skip NAME REASON: a test that cannot run here; neither passed
+# nor failed.
+record_skip() {
+	skipped=$((skipped + 1))
+	echo "SKIP $1 ($2)"
 }
 
 # run_one NAME CMD...: run with a timeout, output captured.
@@ -237,6 +262,57 @@ for b in $BUILDS; do
 	done
 done
 
+# Kernel tests: the kernel front-end against kernel FUSE, as root and
+# outside the namespace of the integration tests (each test makes a private
+# mount and pid namespace of its own, so that its mounts end with it), only
+# where /dev/fuse can be opened.
+kernel_skip_reason() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "needs root; running as uid $(id -u)"
+	elif [ ! -e /dev/fuse ]; then
+		echo "no /dev/fuse"
+	elif ! (exec 3<>/dev/fuse) 2>/dev/null; then
+		echo "/dev/fuse cannot be opened"
+	elif ! command -v unshare >/dev/null; then
+		echo "unshare (util-linux) is missing"
+	fi
+}
+
+kernel_reason=$(kernel_skip_reason)
+for b in $BUILDS; do
+	case " $KERNEL_BUILDS " in *" $b "*) ;; *) continue;; esac
+	[ -x "$ROOT/$b/perfused" ] || continue
+	mapfile -t envs < <(build_env "$b")
+	for t in "$STAGE"/tests/kernel/*.sh; do
+		[ -f "$t" ] || continue
+		name="$b/kernel/$(basename "$t" .sh)"
+		selected "$name" || continue
+		if [ -n "$kernel_reason" ]; then
+			record_skip "$name" "$kernel_reason"
+			continue
+		fi
+		saved_timeout=$TIMEOUT
+		TIMEOUT=$KERNEL_TIMEOUT
+		run_one "$name" env "${envs[@]}" BUILD="$STAGE/$b" bash "$t"
+		TIMEOUT=$saved_timeout
+	done
+done
+
+# 3. The libFuzzer targets (tests/fuzz/run.sh), each for PERFUSE_FUZZ_SECONDS
+# on a copy of its seed corpus, two at a time on the two cores, as the caller.
+fuzz_sel=()
+for t in $(bash "$ROOT/tests/fuzz/run.sh" list); do
+	selected "build/fuzz/$t" && fuzz_sel+=("$t")
+done
+if [ ${#fuzz_sel[@]} -gt 0 ]; then
+	fuzz_out=$(mktemp -d "$STAGE/fuzz.XXXXXX")
+	bash "$ROOT/tests/fuzz/run.sh" run -q -t "${PERFUSE_FUZZ_SECONDS:-30}" -j 2 \
+	    -d "${PERFUSE_FUZZ_BUILD:-build-fuzz}" -o "$fuzz_out" "${fuzz_sel[@]}"
+	while read -r t st secs note; do
+		record "build/fuzz/$t" "$st" "$secs" "$fuzz_out/$t.out" "$note"
+	done <"$fuzz_out/results"
+fi
+
 echo
 if [ "$failed" -gt 0 ]; then
 	echo "failed:"
@@ -244,5 +320,9 @@ if [ "$failed" -gt 0 ]; then
 		echo "  $n"
 	done
 fi
-echo "$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
 [ "$failed" = 0 ]
