@@ -40,6 +40,12 @@
  *	gcc -Wall -Wextra -Werror -Wshadow -std=gnu11 -D_GNU_SOURCE \
  *	    -o memfs memfs.c $(pkg-config --cflags --libs fuse3) -pthread
  *
+ * memfs checks permissions itself (the kernel only does so with
+ * -o default_permissions).  Blocking lock requests (F_SETLKW, flock
+ * without LOCK_NB) really wait, until granted or interrupted.  File data
+ * is one contiguous buffer per file: extending by truncate costs nothing,
+ * but writing at offset N allocates N bytes.
+ *
  * Not implemented: bmap, ioctl (ENOSYS), POSIX ACLs and system.* xattrs
  * (EOPNOTSUPP), deadlock detection for blocking locks (no EDEADLK), and
  * fallocate modes other than 0 and FALLOC_FL_KEEP_SIZE (EOPNOTSUPP).
