@@ -30,6 +30,10 @@ DEBIAN_DEPS = meson ninja-build pkg-config gcc libfuse3-dev fuse3 squashfuse \
 	squashfs-tools util-linux e2fsprogs attr
 # Real filesystems of the attach_* integration tests.
 DEBIAN_DEPS += bindfs fuse2fs gocryptfs
+# Load generators of tests/kernel/stress.sh.
+DEBIAN_DEPS += fio stress-ng
+# Rendering and checking the man pages and the completion (tests/integration/install.sh).
+DEBIAN_DEPS += man-db groff-base bash-completion
 
 APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	--no-install-recommends
@@ -110,6 +114,13 @@ fuzz: fuzz-build
 
 demo: build
 	@PERFUSE_BUILDS="$(BUILD)" bash tests/run.sh --demo
+
+# The benchmark (bench/README.md): memfs and bindfs on kernel FUSE, through
+# perfused and with libperfuse embedded; a table with ratios, and
+# bench/results-DATE.json.  Best as root; BENCH_OPTS=--quick for a short run.
+.PHONY: bench
+bench: build
+	@PERFUSE_BUILD="$(BUILD)" bash bench/run.sh $(BENCH_OPTS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1142,11 +1142,18 @@ parse_opts(struct mount *m, const char *opts, char **target, const char **why)
  * stand-ins.
  */
 static int
-choose_attach(struct daemon *d, int attach, char **argv, char **envp)
+choose_attach(struct daemon *d, int attach, char **argv, char **envp, const char *cwd)
 {
+	char *prog;
+	int fuse3;
+
 	if (attach != ATTACH_AUTO)
 		return attach;
-	if (spawn_links_libfuse3(argv[0], spawn_getenv(envp, "PATH")))
+	/* A relative program path is the caller's, not perfused's. */
+	prog = strchr(argv[0], '/') ? spawn_abspath(cwd, argv[0]) : strdup(argv[0]);
+	fuse3 = prog != NULL && spawn_links_libfuse3(prog, spawn_getenv(envp, "PATH"));
+	free(prog);
+	if (fuse3)
 		return ATTACH_FD;
 	if (d->preload != NULL)
 		return ATTACH_PRELOAD;
@@ -1285,7 +1292,7 @@ mount_start(struct daemon *d, struct conn *c, const char *opts, const char *cwd,
 		err = -EBUSY;
 	}
 	if (err == 0) {
-		m->attach = choose_attach(d, m->attach, argv, envp);
+		m->attach = choose_attach(d, m->attach, argv, envp, cwd);
 		s.argv = argv;
 		s.envp = envp;
 		s.cwd = cwd;

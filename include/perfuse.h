@@ -18,8 +18,13 @@
  *  - Paths are relative to the root of the mount.  A leading '/' is
  *    allowed and ignored; "." and ".." are resolved textually; a symbolic
  *    link in the middle of a path is followed when its target is relative
- *    or lies under the mount's target.  The last component is never
- *    followed (lstat semantics) except by perfuse_file_open().
+ *    or lies under the mount's target.  A symlink as last component is
+ *    followed by the calls that act on a file's content or attributes
+ *    (perfuse_file_open, perfuse_opendir, perfuse_chmod, perfuse_chown,
+ *    perfuse_truncate, perfuse_utimens, perfuse_access, perfuse_statfs),
+ *    and not by those about the name itself (perfuse_stat is lstat(2),
+ *    perfuse_readlink, perfuse_unlink, perfuse_rename, perfuse_link, the
+ *    xattr calls).
  *  - A perfuse_conn may be used from several threads at once; requests of
  *    different threads are in flight together.  A perfuse_file or
  *    perfuse_dir belongs to one thread at a time.
