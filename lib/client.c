@@ -919,22 +919,33 @@ perfuse_readdir(perfuse_dir *d, struct perfuse_dirent *ent)
 	const char *why;
 	int err;
 
-	if (d->pos >= d->len) {
-		uint64_t asked = d->off;
-
-		if (d->eof)
-			return 0;
-		err = readdir_fill(d);
-		if (err != 0)
+	for (;;) {
+		if (d->pos >= d->len) {
+			if (d->eof)
+				return 0;
+			err = readdir_fill(d);
+			if (err != 0)
+				return err;
+			if (d->eof)
+				return 0;
+		}
+		err = pf_walk_dirents(d->buf + d->pos, d->len - d->pos, 0, d->c->p.minor,
+		    take_dirent, ent, &why);
+		if (err < 0)
 			return err;
-		if (d->eof)
+		if (err > 0)
+			break;
+		/*
+		 * Only an entry cut short was left: ask again from the last
+		 * offset; a fresh reply with nothing whole in it is the end,
+		 * as the kernel takes it.
+		 */
+		if (d->pos == 0) {
+			d->eof = 1;
 			return 0;
-		(void)asked;
+		}
+		d->pos = d->len;
 	}
-	err = pf_walk_dirents(d->buf + d->pos, d->len - d->pos, 0, d->c->p.minor,
-	    take_dirent, ent, &why);
-	if (err <= 0)
-		return err < 0 ? err : 0;
 	/* Rule: an offset must move forward or the listing never ends. */
 	if (ent->off == d->off) {
 		pf_warn("%s: READDIR: entry offsets do not advance", d->c->name);

@@ -463,20 +463,21 @@ pf_walk_dirents(const void *buf, size_t len, int plus, unsigned minor,
 		struct fuse_dirent d;
 		size_t reclen;
 
-		if (len - pos < hdr) {
-			*why = "directory entry runs past the reply";
-			return -EIO;
-		}
+		/*
+		 * Rule, as the kernel has it: an entry cut short at the end of
+		 * the reply is not an error but the end of what this reply
+		 * says (libfuse2 fills the buffer to the last byte).
+		 */
+		if (len - pos < hdr)
+			break;
 		memcpy(&d, p + pos + hdr - FUSE_NAME_OFFSET, FUSE_NAME_OFFSET);
 		if (d.namelen == 0 || d.namelen > 1024) {
 			*why = "directory entry with a bad name length";
 			return -EIO;
 		}
 		reclen = FUSE_DIRENT_ALIGN(hdr + d.namelen);
-		if (hdr + d.namelen > len - pos) {
-			*why = "directory entry runs past the reply";
-			return -EIO;
-		}
+		if (hdr + d.namelen > len - pos)
+			break;
 		v.ino = d.ino;
 		v.off = d.off;
 		v.type = d.type;

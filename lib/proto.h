@@ -127,7 +127,8 @@ size_t pf_notify_min(int code);
  * Walk a READDIR (plus == 0) or READDIRPLUS (plus != 0) reply.  Calls fn
  * for each entry; stops early if fn returns nonzero.  Returns the number
  * of entries, or -EIO when an entry is malformed (name with '/' or NUL,
- * empty name, record running past the buffer) with *why set.
+ * empty or over-long name) with *why set.  An entry cut short at the end
+ * of the buffer ends the walk, as in the kernel.
  */
 struct pf_dirent_view {
 	uint64_t ino;

@@ -86,4 +86,34 @@ int pf_forget_flush(perfuse_conn *c);
 void pf_attr_to_stat(const perfuse_conn *c, const struct fuse_attr *a,
     struct stat *st);
 
+/* ------------------------------------------------------------------ */
+/* raw.c: requests built and replies seen whole, for the tools that     */
+/* test servers (perfuse check, perfuse replay).  Nothing is matched,   */
+/* validated or latched: the caller checks replies (pf_check_reply()).  */
+/* A session uses these or pf_call() at a time, not both at once.       */
+
+/* A fresh unique (even) from the session's counter.  An INTERRUPT for a
+ * request goes with its unique | 1, as the kernel sends it. */
+uint64_t pf_raw_unique(perfuse_conn *c);
+
+/* The largest message the session sends or receives. */
+size_t pf_raw_msgmax(const perfuse_conn *c);
+
+/*
+ * Send h followed by in[0..nin) (nin <= 7) as one message, h as the
+ * caller filled it; h->len is set here.  No reply is awaited.  Returns 0,
+ * -ENOTCONN when the server is gone, -EMSGSIZE, or -errno.
+ */
+int pf_raw_send(perfuse_conn *c, struct fuse_in_header *h,
+    const struct iovec *in, int nin);
+
+/*
+ * Receive the next message from the server (a reply or a notification)
+ * into buf, at most size bytes, waiting at most timeout_ms (-1: no
+ * limit).  Returns the message's whole length (more than size when it was
+ * cut short), -ETIMEDOUT, -ENOTCONN when the server closed the connection
+ * (the session is dead from then on), or -errno.
+ */
+ssize_t pf_raw_recv(perfuse_conn *c, void *buf, size_t size, int timeout_ms);
+
 #endif
