@@ -65,6 +65,37 @@ int cmd_truncate(int argc, char **argv);
 int cmd_touch(int argc, char **argv);
 int cmd_xattr(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
+
+/* ------------------------------------------------------------------ */
+/* cmd_check.c: filesystems that check and replay start themselves      */
+
+/* How the filesystem gets its socket: auto (fd for libfuse3 programs,
+ * else preload), fd (/dev/fd/3 mountpoint), preload (private perfused). */
+enum fsrun_attach { FSRUN_AUTO, FSRUN_FD, FSRUN_PRELOAD };
+struct fsrun;
+
+/* "auto", "fd" or "preload"; -1 for anything else. */
+int fsrun_attach_parse(const char *s);
+/* Index of the mountpoint argument (the last non-option one), or -1. */
+int fsrun_mountpoint(char *const argv[]);
+/*
+ * Start the filesystem argv with a session on it: INIT offering minor
+ * with fd, perfuse_connect() through a private perfused with preload.
+ * Returns 0 or -errno with the reason (its stderr included) in why.
+ */
+int fsrun_start(char *const argv[], enum fsrun_attach attach, unsigned minor,
+    struct fsrun **out, perfuse_conn **c, char *why, size_t whysize);
+/* Reached through perfused (preload)? */
+int fsrun_via_daemon(const struct fsrun *r);
+/* The end of what the filesystem (preload: perfused) wrote on stderr. */
+void fsrun_stderr(struct fsrun *r, char *buf, size_t size);
+/*
+ * End the session c (its FORGETs, DESTROY) and the filesystem; free r.
+ * Returns 0 when it exited cleanly, else -errno and why.
+ */
+int fsrun_stop(struct fsrun *r, perfuse_conn *c, char *why, size_t whysize);
 
 /* ------------------------------------------------------------------ */
 /* json.c: JSON output                                                  */

@@ -55,6 +55,42 @@ static const struct command commands[] = {
 	  "  -o FILE    also record every message whole, with its timing, in\n"
 	  "             FILE (the format of lib/trace.h), for perfuse replay\n"
 	  "  -q         print nothing (with -o)\n" },
+	{ "check", cmd_check, "[--json] [--attach=METHOD] [--timeout=SECONDS] [--]"
+	  " FS_COMMAND [ARGS...]",
+	  "Start the FUSE filesystem FS_COMMAND and run a conformance battery\n"
+	  "against it, one line per check: PASS, FAIL or SKIP and why.  INIT at\n"
+	  "7.8, 7.12, 7.19, 7.23, 7.31 and 7.38 (a fresh filesystem each time),\n"
+	  "lookup counts and FORGET, READDIR offsets, '.' and '..', errno values,\n"
+	  "rename, writes and truncation past EOF, reply sizes, INTERRUPT and\n"
+	  "ENOSYS.  Writes go to a scratch directory under the root, removed at\n"
+	  "the end; a read-only filesystem gets SKIP for the write checks.  The\n"
+	  "mountpoint argument (the last non-option one) is replaced and need\n"
+	  "not exist.  Exit status 0 only when no check failed.\n"
+	  "  --json             one JSON object per check (check, result, detail)\n"
+	  "  --attach=METHOD    fd: the filesystem gets a socket as fd 3 and the\n"
+	  "                     mountpoint /dev/fd/3 (libfuse3 >= 3.3 only);\n"
+	  "                     preload: a private perfused starts it with the\n"
+	  "                     preload shim (libfuse2 and others; INIT is then\n"
+	  "                     perfused's and the INIT checks are skipped);\n"
+	  "                     auto (default): fd for libfuse3 programs, else\n"
+	  "                     preload\n"
+	  "  --timeout=SECONDS  wait at most this long for each reply (default 5)\n" },
+	{ "replay", cmd_replay, "[--json] [--attach=METHOD] [--minor=N]"
+	  " [--timeout=SECONDS] FILE [--] FS_COMMAND [ARGS...]",
+	  "Start the FUSE filesystem FS_COMMAND, INIT, and send it the client\n"
+	  "requests recorded in FILE (perfuse trace -o) one at a time, node ids\n"
+	  "and file handles mapped to the ones the new server gives.  Print one\n"
+	  "line per reply that differs from the recording:\n"
+	  "  DIFF #UNIQUE OPCODE: recorded X, got Y\n"
+	  "Compared: the error; the payload size; entries and attributes but\n"
+	  "for node ids, handles, generations, inode numbers and times;\n"
+	  "directory entries by name, type and offset; data byte for byte.\n"
+	  "Exit status 0 when nothing differed, 1 otherwise.\n"
+	  "  --json             one JSON object per difference\n"
+	  "  --attach=METHOD    as for perfuse check (default auto)\n"
+	  "  --minor=N          offer 7.N at INIT (default 38); the recorded\n"
+	  "                     requests must be of the minor the server agrees\n"
+	  "  --timeout=SECONDS  wait at most this long for each reply (default 5)\n" },
 	{ "df", cmd_df, "[PATH...]",
 	  "Show the space used on the mounts holding PATH (default: all).\n" },
 	{ "ls", cmd_ls, "[-l] [-a] [-d] [-p] [PATH...]",

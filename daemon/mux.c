@@ -338,6 +338,21 @@ client_init(struct daemon *d, struct conn *c, const struct fuse_in_header *h,
 	memcpy(buf, &oh, sizeof(oh));
 	dbg(d, DBG_INIT, "%s: client pid %d INIT 7.%u (asked 7.%u)", c->m->target,
 	    (int)c->pid, c->p.minor, c->p.peer_minor);
+	if (c->m->ntracers > 0) {
+		/* A replay needs the minor the client agreed to. */
+		struct pend p;
+		char req[PF_IN_HDR + sizeof(struct fuse_init_in)];
+		size_t rl = PF_IN_HDR + (blen < sizeof(struct fuse_init_in) ? blen :
+		    sizeof(struct fuse_init_in));
+
+		memcpy(req, h, PF_IN_HDR);
+		memcpy(req + PF_IN_HDR, body, rl - PF_IN_HDR);
+		memset(&p, 0, sizeof(p));
+		p.opcode = FUSE_INIT;
+		p.start_ns = now_ns();
+		trace_msg(d, c->m, PF_TR_REQUEST, c, NULL, req, rl);
+		trace_msg(d, c->m, PF_TR_REPLY, c, &p, buf, oh.len);
+	}
 	if (send_or_queue(d, &c->ep, &c->out, buf, oh.len) < 0)
 		conn_close(d, c);
 }
@@ -609,6 +624,9 @@ mux_client_msg(struct daemon *d, struct conn *c, char *buf, size_t len)
 			reply_err(d, c, h.unique, err);
 		return;
 	}
+	if (c->m->ntracers > 0 && (h.opcode == FUSE_FORGET ||
+	    h.opcode == FUSE_BATCH_FORGET || h.opcode == FUSE_INTERRUPT))
+		trace_msg(d, c->m, PF_TR_REQUEST, c, NULL, buf, len);
 	switch (h.opcode) {
 	case FUSE_FORGET:
 	case FUSE_BATCH_FORGET:

@@ -298,19 +298,25 @@ for b in $BUILDS; do
 	done
 done
 
-# 3. The libFuzzer targets (tests/fuzz/run.sh), each for PERFUSE_FUZZ_SECONDS
-# on a copy of its seed corpus, two at a time on the two cores, as the caller.
+# The libFuzzer targets (tests/fuzz/run.sh, built by make fuzz-build), each
+# for PERFUSE_FUZZ_SECONDS on a copy of its seed corpus, two at a time on the
+# two cores, as the caller.
 fuzz_sel=()
-for t in $(bash "$ROOT/tests/fuzz/run.sh" list); do
-	selected "build/fuzz/$t" && fuzz_sel+=("$t")
-done
+if [ -f "$ROOT/tests/fuzz/run.sh" ]; then
+	for t in $(bash "$ROOT/tests/fuzz/run.sh" list); do
+		selected "build/fuzz/$t" && fuzz_sel+=("$t")
+	done
+fi
 if [ ${#fuzz_sel[@]} -gt 0 ]; then
 	fuzz_out=$(mktemp -d "$STAGE/fuzz.XXXXXX")
 	bash "$ROOT/tests/fuzz/run.sh" run -q -t "${PERFUSE_FUZZ_SECONDS:-30}" -j 2 \
 	    -d "${PERFUSE_FUZZ_BUILD:-build-fuzz}" -o "$fuzz_out" "${fuzz_sel[@]}"
-	while read -r t st secs note; do
+	for t in "${fuzz_sel[@]}"; do
+		# results: "TARGET STATUS SECONDS NOTE" lines
+		read -r st secs note < <(sed -n "s/^$t //p" "$fuzz_out/results" 2>/dev/null) ||
+		    { st=1; secs=0; note="no result from tests/fuzz/run.sh"; }
 		record "build/fuzz/$t" "$st" "$secs" "$fuzz_out/$t.out" "$note"
-	done <"$fuzz_out/results"
+	done
 fi
 
 echo
