@@ -124,7 +124,7 @@ size=16M
 numjobs=2
 EOF
 rc=0
-fio --output="$T/fio.out" "$T/fio.job" >"$T/fio.err" 2>&1 || rc=$?
+(cd "$T" && fio --output="$T/fio.out" "$T/fio.job" >"$T/fio.err" 2>&1) || rc=$?  # its verify state files go to $T
 if [ "$rc" != 0 ] || grep -q 'err= *[1-9]' "$T/fio.out" ||
     grep -qi 'verify' "$T/fio.err"; then
 	show "fio stderr" "$T/fio.err"
