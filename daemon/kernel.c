@@ -316,26 +316,31 @@ kernel_mount(struct daemon *d, struct mount *m, const char **why)
 		*why = "allow_other needs user_allow_other in /etc/fuse.conf";
 		return -EPERM;
 	}
-	space = strchr(m->command, ' ');
-	sub = m->subtype ? m->subtype : NULL;
-	snprintf(source, sizeof(source), "%s", m->fsname ? m->fsname : m->command);
-	if (m->fsname == NULL && space != NULL)
-		source[space - m->command < (long)sizeof(source) ? space - m->command : 0] = '\0';
-	if (sub == NULL) {
-		const char *slash = strrchr(source, '/');
-
-		sub = slash ? slash + 1 : source;
-	}
-	snprintf(type, sizeof(type), "fuse.%s", sub);
+	/* As libfuse names a mount: source fsname or subtype, type fuse[.subtype]. */
+	(void)space;
+	sub = m->subtype;
+	snprintf(source, sizeof(source), "%s", m->fsname ? m->fsname : sub ? sub : "perfuse");
+	if (m->ktype != NULL)
+		snprintf(type, sizeof(type), "%s", m->ktype);
+	else if (sub != NULL)
+		snprintf(type, sizeof(type), "fuse.%s", sub);
+	else
+		snprintf(type, sizeof(type), "fuse");
 	snprintf(opts, sizeof(opts), "%s%s%s",
 	    (m->kflags & KOPT_ALLOW_OTHER) ? "allow_other," : "",
 	    (m->kflags & KOPT_DEFAULT_PERMISSIONS) ? "default_permissions," : "",
 	    m->max_read_opt);
 	if (opts[0] != '\0' && opts[strlen(opts) - 1] == ',')
 		opts[strlen(opts) - 1] = '\0';
-	/* Rule, as the seed: a user's mount is nosuid,nodev. */
-	if (m->uid != 0)
-		flags |= MS_NOSUID | MS_NODEV;
+	/*
+	 * Rule, as the seed and libfuse: nosuid,nodev always for a user's
+	 * mount, and for root's unless it asked for suid or dev.
+	 */
+	flags = m->msflags;
+	if (m->uid != 0 || !(m->kflags & KOPT_SUID))
+		flags |= MS_NOSUID;
+	if (m->uid != 0 || !(m->kflags & KOPT_DEV))
+		flags |= MS_NODEV;
 	if (m->kflags & KOPT_RO)
 		flags |= MS_RDONLY;
 	if (m->kflags & KOPT_NOATIME)
@@ -345,7 +350,8 @@ kernel_mount(struct daemon *d, struct mount *m, const char **why)
 	{
 		char fmopts[1024];
 
-		snprintf(fmopts, sizeof(fmopts), "fsname=%s,subtype=%s%s%s%s%s%s", source, sub,
+		snprintf(fmopts, sizeof(fmopts), "fsname=%s,subtype=%s%s%s%s%s%s", source,
+		    sub ? sub : (strchr(type, '.') ? strchr(type, '.') + 1 : "perfuse"),
 		    (flags & MS_RDONLY) ? ",ro" : "", (flags & MS_NOATIME) ? ",noatime" : "",
 		    ",nosuid,nodev", opts[0] ? "," : "", opts);
 		return fusermount_mount(m->target, fmopts, why);

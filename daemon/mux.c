@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -855,8 +856,17 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 	int err;
 
 	if (s == NULL) {
-		pf_warn_ratelimit(&m->warned, 10, "%s: reply with unique %llu nobody "
-		    "asked for, dropped", m->target, (unsigned long long)oh->unique);
+		/*
+		 * An answer to an INTERRUPT of a request already answered
+		 * (odd unique) is normal, as the kernel's documentation says.
+		 */
+		if (oh->unique & 1)
+			dbg(d, DBG_OPS, "%s: interrupt answer for a finished request",
+			    m->target);
+		else
+			pf_warn_ratelimit(&m->warned, 10, "%s: reply with unique %llu "
+			    "nobody asked for, dropped", m->target,
+			    (unsigned long long)oh->unique);
 		return;
 	}
 	p = (struct pend *)(uintptr_t)s->v1;
@@ -1083,6 +1093,7 @@ parse_kernel_opt(struct mount *m, const char *tok)
 		{ "default_permissions", KOPT_DEFAULT_PERMISSIONS },
 		{ "ro", KOPT_RO }, { "noatime", KOPT_NOATIME },
 		{ "nokernel", KOPT_NOKERNEL }, { "keep", KOPT_KEEP },
+		{ "suid", KOPT_SUID }, { "dev", KOPT_DEV },
 	};
 	size_t i;
 
@@ -1108,6 +1119,44 @@ parse_kernel_opt(struct mount *m, const char *tok)
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * The filesystem's own -o options that concern the kernel mount
+ * (allow_other, default_permissions, ro, fsname=, subtype= ...): they
+ * stay in its command line, and the kernel mount honours them as a direct
+ * mount would.  Without fsname= and subtype=, libfuse names the mount
+ * after the program; so does perfused.
+ */
+static void
+fs_own_options(struct mount *m, char **argv)
+{
+	const char *slash = strrchr(argv[0], '/');
+	int i;
+
+	for (i = 1; argv[i] != NULL; i++) {
+		const char *o = NULL;
+		char *copy, *tok, *save = NULL;
+
+		if (strcmp(argv[i], "-o") == 0 && argv[i + 1] != NULL)
+			o = argv[++i];
+		else if (strncmp(argv[i], "-o", 2) == 0)
+			o = argv[i] + 2;
+		if (o == NULL || (copy = strdup(o)) == NULL)
+			continue;
+		for (tok = strtok_r(copy, ",", &save); tok != NULL;
+		    tok = strtok_r(NULL, ",", &save)) {
+			if (strncmp(tok, "fsname=", 7) == 0 && m->fsname != NULL)
+				continue;  /* perfuse's own -o fsname= wins */
+			if (strncmp(tok, "subtype=", 8) == 0 && m->subtype != NULL)
+				continue;
+			if (strcmp(tok, "nokernel") != 0 && strcmp(tok, "keep") != 0)
+				parse_kernel_opt(m, tok);
+		}
+		free(copy);
+	}
+	if (m->subtype == NULL && m->fsname == NULL)
+		m->subtype = strdup(slash ? slash + 1 : argv[0]);
 }
 
 static int
@@ -1233,6 +1282,7 @@ mount_free(struct mount *m)
 	free(m->command);
 	free(m->fsname);
 	free(m->subtype);
+	free(m->ktype);
 	free(m);
 }
 
@@ -1309,6 +1359,8 @@ mount_start(struct daemon *d, struct conn *c, const char *opts, const char *cwd,
 		*why = "already a perfuse mount";
 		err = -EBUSY;
 	}
+	if (err == 0)
+		fs_own_options(m, argv);
 	if (err == 0) {
 		m->attach = choose_attach(d, m->attach, argv, envp, cwd);
 		s.argv = argv;
@@ -1343,6 +1395,34 @@ mount_start(struct daemon *d, struct conn *c, const char *opts, const char *cwd,
 		send_init(d, m);
 	}
 	return 0;
+}
+
+/*
+ * What the filesystem asked mount(2) for becomes the kernel mount's: its
+ * type and source exactly, its flags, and the options that concern the
+ * kernel (perfuse mount's own -o still adds to them).
+ */
+static void
+frame_kernel_options(struct mount *m, const struct pf_frame *f)
+{
+	char *copy, *tok, *save = NULL;
+
+	if (f->fstype != NULL && strncmp(f->fstype, "fuse", 4) == 0) {
+		free(m->ktype);
+		m->ktype = strdup(f->fstype);
+	}
+	if (f->source != NULL && m->fsname == NULL)
+		m->fsname = strdup(f->source);
+	m->msflags |= f->mountflags & (MS_RDONLY | MS_NOATIME | MS_NODIRATIME |
+	    MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_SYNCHRONOUS | MS_DIRSYNC);
+	if (f->data == NULL || (copy = strdup(f->data)) == NULL)
+		return;
+	for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+		if (strcmp(tok, "allow_other") == 0 || strcmp(tok, "default_permissions") == 0)
+			parse_kernel_opt(m, tok);
+		else if (strncmp(tok, "max_read=", 9) == 0)
+			parse_kernel_opt(m, tok);
+	free(copy);
 }
 
 /* The mount a frame belongs to: one we started and gave this token. */
@@ -1490,6 +1570,7 @@ mux_frame(struct daemon *d, struct conn *c, const char *buf, size_t len)
 	}
 	if (f.data != NULL && pf_opt_value(f.data, "perfuse_ino", ino, sizeof(ino)) != NULL)
 		m->fs_ino = strtoul(ino, NULL, 10);
+	frame_kernel_options(m, &f);
 	/* The socket moves from the client list to the mount. */
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
 	c->ep.fd = -1;

@@ -89,6 +89,8 @@ enum mount_state { M_STARTING, M_READY, M_UNMOUNTING, M_DEAD };
 #define KOPT_NOATIME            0x08u
 #define KOPT_NOKERNEL           0x10u
 #define KOPT_KEEP               0x20u   /* perfused stopping leaves it to the kernel */
+#define KOPT_SUID               0x40u   /* root asked for suid: no nosuid */
+#define KOPT_DEV                0x80u   /* root asked for dev: no nodev */
 
 /* How a filesystem started by perfused gets its socket. */
 enum attach { ATTACH_AUTO, ATTACH_FD, ATTACH_PRELOAD, ATTACH_FUSERMOUNT };
@@ -145,6 +147,8 @@ struct mount {
 	unsigned ring_next;
 	unsigned kflags;            /* KOPT_* */
 	char *fsname, *subtype;
+	char *ktype;                /* the type the filesystem asked for, if it did */
+	unsigned long msflags;      /* MS_* the filesystem asked for */
 	char max_read_opt[32];      /* "max_read=N" or "" */
 	char knote[256];            /* why there is no kernel mount */
 	char errbuf[ERRBUF_SIZE];
