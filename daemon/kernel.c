@@ -37,6 +37,7 @@
 struct note {
 	struct note *next;
 	int fd;              /* a dup of the kernel's /dev/fuse, ours to close */
+	uint64_t ticket;     /* told to the event loop once written */
 	size_t len;
 	char data[];
 };
@@ -48,8 +49,16 @@ static struct {
 	pthread_t thread;
 	int started;
 	int quit;
+	int done_fd;         /* the event loop hears written tickets here */
+	uint64_t next_ticket;
 } writer = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
-	0, 0, 0 };
+	0, 0, 0, -1, 1 };
+
+void
+kernel_set_done_fd(int fd)
+{
+	writer.done_fd = fd;
+}
 
 static void *
 writer_main(void *arg)
@@ -74,32 +83,40 @@ writer_main(void *arg)
 		if (n->len > 0)
 			(void)!write(n->fd, n->data, n->len);
 		close(n->fd);
+		if (writer.done_fd >= 0)
+			(void)!write(writer.done_fd, &n->ticket, sizeof(n->ticket));
 		free(n);
 	}
 	return NULL;
 }
 
-/* Queue a notification (a whole FUSE message with unique 0) for fd. */
-void
+/*
+ * Queue a notification (a whole FUSE message with unique 0) for the
+ * kernel.  Returns its ticket, which the event loop hears once it is
+ * written, or 0 when nothing was queued.
+ */
+uint64_t
 kernel_notify(struct conn *k, const void *msg, size_t len)
 {
 	struct note *n;
 	pthread_t t;
+	uint64_t ticket;
 
 	if (k == NULL || k->ep.fd < 0)
-		return;
+		return 0;
 	n = malloc(sizeof(*n) + len);
 	if (n == NULL)
-		return;
+		return 0;
 	n->next = NULL;
 	n->len = len;
 	memcpy(n->data, msg, len);
 	n->fd = fcntl(k->ep.fd, F_DUPFD_CLOEXEC, 0);
 	if (n->fd < 0) {
 		free(n);
-		return;
+		return 0;
 	}
 	pthread_mutex_lock(&writer.lock);
+	ticket = n->ticket = writer.next_ticket++;
 	if (!writer.started && pthread_create(&t, NULL, writer_main, NULL) == 0) {
 		writer.thread = t;
 		writer.started = 1;
@@ -111,6 +128,7 @@ kernel_notify(struct conn *k, const void *msg, size_t len)
 	writer.tail = n;
 	pthread_cond_signal(&writer.cv);
 	pthread_mutex_unlock(&writer.lock);
+	return ticket;
 }
 
 /* At exit: write what is queued, then end the writer. */
@@ -134,7 +152,7 @@ kernel_writer_stop(void)
 }
 
 /* INVAL_INODE for a node whose data or attributes changed elsewhere. */
-void
+uint64_t
 kernel_inval_inode(struct conn *k, uint64_t nodeid)
 {
 	struct {
@@ -146,11 +164,38 @@ kernel_inval_inode(struct conn *k, uint64_t nodeid)
 	msg.h.len = sizeof(msg);
 	msg.h.error = FUSE_NOTIFY_INVAL_INODE;
 	msg.o.ino = nodeid;
-	kernel_notify(k, &msg, sizeof(msg));
+	return kernel_notify(k, &msg, sizeof(msg));
+}
+
+/*
+ * The kernel takes a file's size from its cache for O_APPEND and the end
+ * of reads: after a write elsewhere that grew the file, a STORE of its
+ * last byte tells it the new size (a STORE of no bytes would not: the
+ * kernel moves the size only for data it got).
+ */
+uint64_t
+kernel_store_size(struct conn *k, uint64_t nodeid, uint64_t end, uint8_t last)
+{
+	struct {
+		struct fuse_out_header h;
+		struct fuse_notify_store_out o;
+		uint8_t byte;
+	} __attribute__((packed)) msg;
+
+	if (end == 0)
+		return 0;
+	memset(&msg, 0, sizeof(msg));
+	msg.h.len = sizeof(msg);
+	msg.h.error = FUSE_NOTIFY_STORE;
+	msg.o.nodeid = nodeid;
+	msg.o.offset = end - 1;
+	msg.o.size = 1;
+	msg.byte = last;
+	return kernel_notify(k, &msg, sizeof(msg));
 }
 
 /* INVAL_ENTRY for a name that appeared, went or changed elsewhere. */
-void
+uint64_t
 kernel_inval_entry(struct conn *k, uint64_t parent, const char *name)
 {
 	char buf[sizeof(struct fuse_out_header) +
@@ -160,7 +205,7 @@ kernel_inval_entry(struct conn *k, uint64_t parent, const char *name)
 	size_t nl = strlen(name);
 
 	if (nl > 255)
-		return;
+		return 0;
 	memset(&o, 0, sizeof(o));
 	o.parent = parent;
 	o.namelen = (uint32_t)nl;
@@ -170,7 +215,7 @@ kernel_inval_entry(struct conn *k, uint64_t parent, const char *name)
 	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + sizeof(h), &o, sizeof(o));
 	memcpy(buf + sizeof(h) + sizeof(o), name, nl + 1);
-	kernel_notify(k, buf, h.len);
+	return kernel_notify(k, buf, h.len);
 }
 
 /* ------------------------------------------------------------------ */

@@ -261,6 +261,9 @@ mux_client_gone(struct daemon *d, struct conn *c)
 	for (k = d->mounts; k != NULL; k = k->next)
 		if (k->waiter == c)
 			k->waiter = NULL;
+	for (struct deferred *f = d->deferred; f != NULL; f = f->next)
+		if (f->c == c)
+			f->c = NULL;
 	if (m == NULL)
 		return;
 	c->m = NULL;
@@ -476,23 +479,42 @@ remember_names(struct pend *p, const struct fuse_in_header *h, const char *body,
 		memcpy(p->names, body + fixed, blen - fixed);
 }
 
-/* What a successful change by another client means to the kernel's cache. */
-static void
-invalidate_kernel(struct mount *m, const struct pend *p)
+/*
+ * What a successful change by another client means to the kernel's cache.
+ * Returns the ticket of the last notification queued, 0 for none.
+ */
+static uint64_t
+invalidate_kernel(struct mount *m, const struct pend *p, const char *pl, size_t len)
 {
 	struct conn *k = m->kconn;
 	const char *second;
+	uint64_t t = 0;
 
 	switch (p->opcode) {
-	case FUSE_SETATTR: case FUSE_WRITE: case FUSE_FALLOCATE:
+	case FUSE_WRITE:
+		if (len >= sizeof(struct fuse_write_out)) {
+			struct fuse_write_out wo;
+
+			memcpy(&wo, pl, sizeof(wo));
+			kernel_inval_inode(k, p->nodeid);
+			/* Only a whole write ends with the byte we kept. */
+			if (wo.size == 0 || wo.size != p->wlen)
+				return 0;
+			return kernel_store_size(k, p->nodeid, p->offset + wo.size,
+			    p->last_byte);
+		}
+		return kernel_inval_inode(k, p->nodeid);
+	case FUSE_SETATTR: case FUSE_FALLOCATE:
 	case FUSE_COPY_FILE_RANGE: case FUSE_SETXATTR: case FUSE_REMOVEXATTR:
-		kernel_inval_inode(k, p->nodeid);
-		return;
+		return kernel_inval_inode(k, p->nodeid);
+	case FUSE_OPEN:
+		/* O_TRUNC with ATOMIC_O_TRUNC: the server truncated. */
+		return (p->offset & O_TRUNC) ? kernel_inval_inode(k, p->nodeid) : 0;
 	default:
 		break;
 	}
 	if (p->names == NULL)
-		return;
+		return 0;
 	second = p->names + strlen(p->names) + 1;
 	switch (p->opcode) {
 	case FUSE_SYMLINK:  /* linkname first, then the link's content */
@@ -502,14 +524,66 @@ invalidate_kernel(struct mount *m, const struct pend *p)
 		break;
 	case FUSE_RENAME: case FUSE_RENAME2:
 		kernel_inval_entry(k, p->nodeid, p->names);
-		kernel_inval_entry(k, p->newdir, second);
+		t = kernel_inval_entry(k, p->newdir, second);
 		if (p->newdir != p->nodeid)
-			kernel_inval_inode(k, p->newdir);
+			t = kernel_inval_inode(k, p->newdir);
 		break;
 	default:
-		return;  /* LOOKUP changes nothing */
+		return 0;  /* LOOKUP changes nothing */
 	}
-	kernel_inval_inode(k, p->nodeid);
+	t = kernel_inval_inode(k, p->nodeid);
+	return t;
+}
+
+/*
+ * Hold a reply back until the kernel heard the invalidations it causes,
+ * so that what the API path changed is what the kernel mount shows as
+ * soon as the client knows it is done.
+ */
+static int
+defer_reply(struct daemon *d, struct conn *c, const void *buf, size_t len,
+    uint64_t ticket)
+{
+	struct deferred *f = malloc(sizeof(*f) + len);
+
+	if (f == NULL)
+		return -ENOMEM;
+	f->next = NULL;
+	f->ticket = ticket;
+	f->c = c;
+	f->len = len;
+	memcpy(f->data, buf, len);
+	if (d->deferred_tail)
+		d->deferred_tail->next = f;
+	else
+		d->deferred = f;
+	d->deferred_tail = f;
+	return 0;
+}
+
+/* The writer wrote notifications up to a ticket: their replies go. */
+void
+mux_notes_done(struct daemon *d, struct endpoint *ep, uint32_t events)
+{
+	uint64_t t[64], done = 0;
+	ssize_t n;
+	int i;
+
+	(void)events;
+	while ((n = read(ep->fd, t, sizeof(t))) > 0)
+		for (i = 0; i < n / (ssize_t)sizeof(t[0]); i++)
+			done = t[i] > done ? t[i] : done;
+	while (d->deferred != NULL && d->deferred->ticket <= done) {
+		struct deferred *f = d->deferred;
+
+		d->deferred = f->next;
+		if (d->deferred == NULL)
+			d->deferred_tail = NULL;
+		if (f->c != NULL && !f->c->dead &&
+		    send_or_queue(d, &f->c->ep, &f->c->out, f->data, f->len) < 0)
+			conn_close(d, f->c);
+		free(f);
+	}
 }
 
 static void
@@ -559,6 +633,21 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 	p->limit = pf_reply_limit(h->opcode, m->p.minor, buf + PF_IN_HDR, len - PF_IN_HDR);
 	if (h->opcode == FUSE_READDIR || h->opcode == FUSE_READDIRPLUS)
 		memcpy(&p->offset, buf + PF_IN_HDR + 8, sizeof(p->offset));
+	else if (h->opcode == FUSE_WRITE) {
+		size_t wfix = pf_req_fixed(FUSE_WRITE, c->p.minor);
+
+		memcpy(&p->offset, buf + PF_IN_HDR + 8, sizeof(p->offset));
+		if (len > PF_IN_HDR + wfix) {
+			p->last_byte = (uint8_t)buf[len - 1];
+			p->wlen = (uint32_t)(len - PF_IN_HDR - wfix);
+		}
+	}
+	else if (h->opcode == FUSE_OPEN) {
+		uint32_t oflags;
+
+		memcpy(&oflags, buf + PF_IN_HDR, sizeof(oflags));
+		p->offset = oflags;  /* OPEN's flags, for O_TRUNC */
+	}
 	s->v1 = (uint64_t)(uintptr_t)p;
 	remember_names(p, h, buf + PF_IN_HDR, len - PF_IN_HDR, c->p.minor);
 	/*
@@ -849,7 +938,7 @@ static void
 server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh,
     char *buf, size_t n)
 {
-	uint64_t key = oh->unique & ~1ULL;
+	uint64_t key = oh->unique & ~1ULL, ticket = 0;
 	struct u64slot *s = map_get(&m->pending, key);
 	struct pend *p;
 	const char *why = NULL;
@@ -918,7 +1007,8 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 				account_reply(d, m, p, buf + PF_OUT_HDR, n - PF_OUT_HDR);
 			if (oh->error == 0 && m->kconn != NULL && p->c != NULL &&
 			    !p->c->kernel)
-				invalidate_kernel(m, p);
+				ticket = invalidate_kernel(m, p, buf + PF_OUT_HDR,
+				    n - PF_OUT_HDR);
 			if (p->c != NULL) {
 				struct fuse_out_header out = *oh;
 
@@ -926,7 +1016,10 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 				memcpy(buf, &out, sizeof(out));
 				if (m->ntracers > 0)
 					trace_msg(d, m, PF_TR_REPLY, p->c, p, buf, n);
-				err = send_or_queue(d, &p->c->ep, &p->c->out, buf, n);
+				if (ticket != 0 && defer_reply(d, p->c, buf, n, ticket) == 0)
+					err = 0;
+				else
+					err = send_or_queue(d, &p->c->ep, &p->c->out, buf, n);
 				if (err == -EMSGSIZE) {
 					pf_warn_ratelimit(&m->warned, 10, "%s: %zu-byte reply "
 					    "too large for client pid %d's socket", m->target,

@@ -785,6 +785,22 @@ activated_socket(void)
 	return fd;
 }
 
+/* The notification writer tells the loop what it wrote through a pipe. */
+static int
+open_done_pipe(struct daemon *d)
+{
+	int p[2];
+
+	/* Only our end is non-blocking: the writer must never lose a ticket. */
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	d->done.fd = p[0];
+	d->done.handler = mux_notes_done;
+	kernel_set_done_fd(p[1]);
+	return 0;
+}
+
 static int
 is_socket(int fd)
 {
@@ -994,6 +1010,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "perfused: cannot set up: %s\n", strerror(errno));
 		return 1;
 	}
+	if (open_done_pipe(&d) < 0) {
+		fprintf(stderr, "perfused: cannot set up: %s\n", strerror(errno));
+		return 1;
+	}
 	/* Filesystems that daemonize become our children again. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if (!d.foreground && daemonize(d.sockpath, &ready) < 0) {
@@ -1005,6 +1025,7 @@ main(int argc, char **argv)
 		pf_info("listening on %s", d.sockpath);
 	}
 	ep_watch(&d, &d.sig, EPOLLIN);
+	ep_watch(&d, &d.done, EPOLLIN);
 	if (ifd >= 0 && conn_new(&d, ifd) < 0) {
 		pf_err("-i %d: cannot serve the inherited socket", ifd);
 		return 1;
@@ -1020,6 +1041,12 @@ main(int argc, char **argv)
 		conn_close(&d, d.conns);
 	bury(&d);
 	kernel_writer_stop();
+	while (d.deferred != NULL) {
+		struct deferred *f = d.deferred;
+
+		d.deferred = f->next;
+		free(f);
+	}
 	free(d.rbuf);
 	if (d.listen.fd >= 0)
 		close(d.listen.fd);

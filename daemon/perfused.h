@@ -103,6 +103,8 @@ struct pend {
 	size_t limit;               /* pf_reply_limit() */
 	uint64_t offset;            /* READDIR's offset, to see entries move on */
 	uint64_t start_ns;          /* when it came, for traces */
+	uint8_t last_byte;          /* WRITE's last byte, to tell the kernel the size */
+	uint32_t wlen;              /* WRITE's data length */
 	time_t deadline;            /* answer by then, or the client hears ETIMEDOUT */
 	int timed_out;              /* the client heard; a late reply is dropped */
 	char *names;                /* the request's names, to invalidate the kernel's */
@@ -156,6 +158,15 @@ struct mount {
 	long warned;
 };
 
+/* A reply held back until the kernel's cache was invalidated for it. */
+struct deferred {
+	struct deferred *next;
+	uint64_t ticket;
+	struct conn *c;             /* NULL once it left */
+	size_t len;
+	char data[];
+};
+
 struct daemon {
 	int epfd;
 	struct endpoint listen;
@@ -169,6 +180,9 @@ struct daemon {
 	struct conn *graveyard;     /* closed this round, freed after it */
 	struct mount *mgraveyard;
 	char *rbuf;
+	struct endpoint done;       /* the notification writer's tickets */
+	struct deferred *deferred;  /* replies waiting for their notifications */
+	struct deferred *deferred_tail;
 	char *preload;              /* libperfuse_preload.so */
 	char *fmdir;                /* directory of the fusermount stand-ins */
 	int inherited;              /* -i: serve one inherited socket */
@@ -200,10 +214,12 @@ uint64_t now_ns(void);
 /* kernel.c */
 int kernel_mount(struct daemon *d, struct mount *m, const char **why);
 void kernel_umount(struct mount *m);
-void kernel_notify(struct conn *k, const void *msg, size_t len);
+uint64_t kernel_notify(struct conn *k, const void *msg, size_t len);
 void kernel_writer_stop(void);
-void kernel_inval_inode(struct conn *k, uint64_t nodeid);
-void kernel_inval_entry(struct conn *k, uint64_t parent, const char *name);
+void kernel_set_done_fd(int fd);
+uint64_t kernel_inval_inode(struct conn *k, uint64_t nodeid);
+uint64_t kernel_store_size(struct conn *k, uint64_t nodeid, uint64_t end, uint8_t last);
+uint64_t kernel_inval_entry(struct conn *k, uint64_t parent, const char *name);
 
 /* mux.c */
 struct mount *mount_find(struct daemon *d, const char *target);
@@ -215,6 +231,7 @@ void mount_child_exited(struct daemon *d, pid_t pid, int status);
 void mux_client_msg(struct daemon *d, struct conn *c, char *buf, size_t len);
 void mux_client_gone(struct daemon *d, struct conn *c);
 void mux_frame(struct daemon *d, struct conn *c, const char *buf, size_t len);
+void mux_notes_done(struct daemon *d, struct endpoint *ep, uint32_t events);
 void mount_detach(struct daemon *d, struct mount *m, struct conn *waiter);
 void mount_bury(struct daemon *d);
 
