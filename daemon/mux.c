@@ -869,6 +869,9 @@ destroyed(struct daemon *d, struct mount *m)
 }
 
 struct offset_check {
+	const char *base;   /* the listing */
+	size_t hdr;         /* bytes before an entry's name */
+	size_t good;        /* bytes of whole, good entries so far */
 	uint64_t asked;     /* the offset the request asked for */
 	int stuck;
 };
@@ -878,9 +881,13 @@ check_offset(const struct pf_dirent_view *v, void *arg)
 {
 	struct offset_check *x = arg;
 
-	if (v->off == x->asked)
+	if (v->off == x->asked) {
 		x->stuck = 1;
-	return x->stuck;
+		return 1;
+	}
+	x->good = (size_t)(v->name - x->base) - x->hdr +
+	    FUSE_DIRENT_ALIGN(x->hdr + v->namelen);
+	return 0;
 }
 
 /*
@@ -889,9 +896,10 @@ check_offset(const struct pf_dirent_view *v, void *arg)
  * bad names or offsets that do not move on (the kernel would loop).
  */
 static int
-check_payload(struct mount *m, const struct pend *p, const char *pl, size_t len,
+check_payload(struct mount *m, const struct pend *p, const char *pl, size_t *lenp,
     const char **why)
 {
+	size_t len = *lenp;
 	const struct pf_opinfo *op = pf_op(p->opcode);
 	struct fuse_entry_out e;
 	struct fuse_attr_out a;
@@ -921,11 +929,23 @@ check_payload(struct mount *m, const struct pend *p, const char *pl, size_t len,
 		}
 	}
 	if (p->opcode == FUSE_READDIR || p->opcode == FUSE_READDIRPLUS) {
-		struct offset_check x = { p->offset, 0 };
 		int plus = p->opcode == FUSE_READDIRPLUS;
+		struct offset_check x = { pl, plus ? FUSE_NAME_OFFSET_DIRENTPLUS :
+			FUSE_NAME_OFFSET, 0, p->offset, 0 };
 
-		if (pf_walk_dirents(pl, len, plus, m->p.minor, check_offset, &x, why) < 0)
-			return -EIO;
+		if (pf_walk_dirents(pl, len, plus, m->p.minor, check_offset, &x, why) < 0) {
+			/*
+			 * As the kernel does: the entries before a bad one are
+			 * the listing; a bad first entry is an error.
+			 */
+			if (x.good == 0 || x.stuck)
+				return -EIO;
+			pf_warn_ratelimit(&m->warned, 10, "%s: %s: listing cut before a "
+			    "bad entry (%s)", m->target, pf_op_name(p->opcode), *why);
+			*lenp = x.good;
+			*why = NULL;
+			return 0;
+		}
 		if (x.stuck) {
 			*why = "a directory entry whose offset does not move on";
 			return -EIO;
@@ -940,6 +960,7 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 {
 	uint64_t key = oh->unique & ~1ULL, ticket = 0;
 	struct u64slot *s = map_get(&m->pending, key);
+	struct fuse_out_header cut;  /* a listing cut before a bad entry */
 	struct pend *p;
 	const char *why = NULL;
 	int err;
@@ -989,8 +1010,18 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 	} else {
 		err = pf_check_reply(p->opcode, m->p.minor, oh->error, n - PF_OUT_HDR,
 		    p->limit, &why);
-		if (err == 0 && oh->error == 0)
-			err = check_payload(m, p, buf + PF_OUT_HDR, n - PF_OUT_HDR, &why);
+		if (err == 0 && oh->error == 0) {
+			size_t pl = n - PF_OUT_HDR;
+
+			err = check_payload(m, p, buf + PF_OUT_HDR, &pl, &why);
+			if (err == 0 && pl != n - PF_OUT_HDR) {
+				cut = *oh;
+				n = PF_OUT_HDR + pl;
+				cut.len = (uint32_t)n;
+				memcpy(buf, &cut, sizeof(cut));
+				oh = &cut;
+			}
+		}
 		trace_remember(m, p, err != 0 ? err : oh->error);
 		if (err != 0) {
 			pf_warn_ratelimit(&m->warned, 10, "%s: bad reply to %s: %s",

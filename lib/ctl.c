@@ -72,6 +72,10 @@ pf_ctl_decode(const void *buf, size_t len, struct pf_ctl_hdr *hdr,
 		*why = "control message length field does not match";
 		return -EINVAL;
 	}
+	if (len > PF_CTL_MAX) {
+		*why = "control message too large";
+		return -EINVAL;
+	}
 	if (hdr->nstr > maxstr || hdr->nstr > PF_CTL_MAXSTR) {
 		*why = "too many strings in a control message";
 		return -EINVAL;

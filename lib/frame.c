@@ -91,6 +91,10 @@ pf_frame_decode(const void *buf, size_t len, struct pf_frame *f, const char **wh
 		*why = "not a mount frame (bad magic)";
 		return -EINVAL;
 	}
+	if (h.error != 0 || h.unique != (uint64_t)-1) {
+		*why = "mount frame with an error or a unique";
+		return -EINVAL;
+	}
 	sum = (uint64_t)sizeof(h) + h.source_len + h.target_len + h.fstype_len +
 	    h.data_len + h.sock_len;
 	if (h.len != len || sum != len) {

@@ -98,7 +98,8 @@ pf_init_reply(const void *body, size_t len, int32_t error, unsigned our_minor,
 		*why = "INIT reply size does not match the agreed minor";
 		return -EIO;
 	}
-	p->flags = accepted_flags(&out, p->minor, offered);
+	/* Rule: never splice, passthrough, io_uring or DAX, whatever was asked. */
+	p->flags = accepted_flags(&out, p->minor, offered) & ~(uint64_t)PF_INIT_NEVER;
 	p->max_readahead = min_u(out.max_readahead, our_readahead);
 	/* Rule: max_write is at least one page, as the kernel has it. */
 	p->max_write = out.max_write < 4096 ? 4096 : out.max_write;
@@ -171,7 +172,7 @@ pf_init_answer(const void *req, size_t reqlen, const struct pf_init_params *srv,
 	flags = in.flags;
 	if (in.minor >= 36 && (in.flags & FUSE_INIT_EXT))
 		flags |= (uint64_t)in.flags2 << 32;
-	flags &= srv->flags & supported;
+	flags &= srv->flags & supported & ~(uint64_t)PF_INIT_NEVER;
 	*cp = *srv;
 	cp->peer_minor = in.minor;
 	cp->flags = flags;

@@ -204,6 +204,8 @@ readdir_reply(int fd, const char *c, const struct fuse_in_header *h, const char 
 	if (strcmp(c, "readdir-slash") == 0 && in.offset == 0) {
 		len = add_dirent(buf, len, "ok", 1);
 		len = add_dirent(buf, len, "a/b", 2);
+	} else if (strcmp(c, "readdir-slash") == 0 && in.offset == 1) {
+		len = add_dirent(buf, len, "a/b", 2);  /* asked again: still bad */
 	} else if (strcmp(c, "readdir-stuck") == 0) {
 		len = add_dirent(buf, len, "same", in.offset);
 	}

@@ -228,8 +228,8 @@ cross_checks() {
 	log "$fs: perfuse list and the kernel mount"
 	assert_listed "$d" "$fs"
 	case $(fstype_of "$d") in
-	fuse.*) ;;
-	*) defer_fail "$fs: $d has type '$(fstype_of "$d")' in mountinfo, expected fuse.SUBTYPE";;
+	fuse | fuse.*) ;;
+	*) defer_fail "$fs: $d has type '$(fstype_of "$d")' in mountinfo, expected fuse or fuse.SUBTYPE";;
 	esac
 
 	log "$fs: changes through perfuse are seen through the kernel at once"
