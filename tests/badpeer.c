@@ -82,6 +82,8 @@ static const char *const cases[] = {
 	"bad-mode",       /* an entry whose file mode is no file type */
 	"readdir-slash",  /* a directory entry named "a/b" */
 	"readdir-stuck",  /* directory entries whose offsets never move on */
+	"notify-kernel",  /* not hostile: file "f" grows at each lookup of "bump" and
+	                     the server says so with INVAL_INODE (attributes cached 1 h) */
 	"minor99",        /* claims FUSE 7.99 */
 	"major6",         /* claims FUSE 6.x */
 	NULL
@@ -126,11 +128,52 @@ notify_unknown(int fd)
 	reply(fd, 0, 99, &ii, sizeof(ii), 0);              /* unknown code */
 }
 
-/* Answer a LOOKUP the way the case says; 1 when the server must exit. */
-static int
-lookup_reply(int fd, const char *c, const struct fuse_in_header *h)
+/* notify-kernel: the size of file "f" (node 7). */
+static uint64_t f_size = 1;
+
+static void
+f_attr(struct fuse_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->ino = 7;
+	a->mode = 0100644;
+	a->nlink = 1;
+	a->size = f_size;
+	a->blksize = 4096;
+}
+
+static void
+notify_kernel_lookup(int fd, const struct fuse_in_header *h, const char *name)
 {
 	struct fuse_entry_out e;
+
+	if (strcmp(name, "f") == 0) {
+		memset(&e, 0, sizeof(e));
+		e.nodeid = 7;
+		e.entry_valid = e.attr_valid = 3600;
+		f_attr(&e.attr);
+		reply(fd, h->unique, 0, &e, sizeof(e), 0);
+		return;
+	}
+	if (strcmp(name, "bump") == 0) {
+		struct fuse_notify_inval_inode_out ii = { 7, 0, 0 };
+
+		f_size++;
+		reply(fd, 0, FUSE_NOTIFY_INVAL_INODE, &ii, sizeof(ii), 0);
+	}
+	reply(fd, h->unique, -ENOENT, NULL, 0, 0);
+}
+
+/* Answer a LOOKUP the way the case says; 1 when the server must exit. */
+static int
+lookup_reply(int fd, const char *c, const struct fuse_in_header *h, const char *name)
+{
+	struct fuse_entry_out e;
+
+	if (strcmp(c, "notify-kernel") == 0) {
+		notify_kernel_lookup(fd, h, name);
+		return 0;
+	}
 
 	memset(&e, 0, sizeof(e));
 	e.nodeid = 7;
@@ -239,10 +282,15 @@ server(const char *c, const char *mp)
 			struct fuse_attr_out o;
 
 			memset(&o, 0, sizeof(o));
-			root_attr(&o.attr);
+			if (h.nodeid == 7)
+				f_attr(&o.attr);
+			else
+				root_attr(&o.attr);
+			o.attr_valid = strcmp(c, "notify-kernel") == 0 ? 3600 : 0;
 			reply(fd, h.unique, 0, &o, sizeof(o), 0);
 		} else if (h.opcode == FUSE_LOOKUP) {
-			if (lookup_reply(fd, c, &h))
+			buf[n < (ssize_t)sizeof(buf) ? n : n - 1] = '\0';
+			if (lookup_reply(fd, c, &h, buf + sizeof(h)))
 				return 3;
 		} else if (h.opcode == FUSE_READDIR) {
 			readdir_reply(fd, c, &h, buf + sizeof(h));
