@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fsprog.h"
 #include "daemon.h"
 #include "session.h"
 #include "sock.h"
@@ -98,64 +99,11 @@ fsrun_via_daemon(const struct fsrun *r)
 	return r->attach == FSRUN_PRELOAD;
 }
 
-/* The filesystem's mountpoint: its last non-option argument, as perfused
- * finds it (-o takes the next argument unless glued on). */
+/* The filesystem's mountpoint, as perfused finds it. */
 int
 fsrun_mountpoint(char *const argv[])
 {
-	int i, last = -1, opts_done = 0;
-
-	for (i = 1; argv[i] != NULL; i++) {
-		if (!opts_done && strcmp(argv[i], "--") == 0) {
-			opts_done = 1;
-			continue;
-		}
-		if (!opts_done && argv[i][0] == '-' && argv[i][1] != '\0') {
-			if (strcmp(argv[i], "-o") == 0 && argv[i + 1] != NULL)
-				i++;
-			continue;
-		}
-		last = i;
-	}
-	return last;
-}
-
-/* Does the program link libfuse3?  A look for the soname in the file. */
-static int
-links_libfuse3(const char *argv0)
-{
-	static const char soname[] = "libfuse3.so.3";
-	const char *p = getenv("PATH");
-	char file[PATH_MAX], *buf, *found = NULL;
-	struct stat st;
-	ssize_t n;
-	int fd = -1;
-
-	if (p == NULL)
-		p = "/usr/bin:/bin";
-	if (strchr(argv0, '/') != NULL)
-		fd = open(argv0, O_RDONLY | O_CLOEXEC);
-	while (fd < 0 && strchr(argv0, '/') == NULL && *p != '\0') {
-		size_t l = strcspn(p, ":");
-
-		snprintf(file, sizeof(file), "%.*s/%s", (int)l, p, argv0);
-		fd = open(file, O_RDONLY | O_CLOEXEC);
-		p += l + (p[l] == ':');
-	}
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > 256 * 1024 * 1024) {
-		close(fd);
-		return 0;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
-	close(fd);
-	if (n > 0)
-		found = memmem(buf, (size_t)n, soname, sizeof(soname) - 1);
-	free(buf);
-	return found != NULL;
+	return pf_fs_mountpoint(argv);
 }
 
 /* A copy of argv with argument i replaced by rep (strings shared). */
@@ -470,7 +418,7 @@ fsrun_start(char *const argv[], enum fsrun_attach attach, unsigned minor,
 	perfuse_set_log(capture_log, NULL);
 	r->logfd = -1;
 	if (attach == FSRUN_AUTO)
-		attach = links_libfuse3(argv[0]) ? FSRUN_FD : FSRUN_PRELOAD;
+		attach = pf_links_libfuse3(argv[0], getenv("PATH")) ? FSRUN_FD : FSRUN_PRELOAD;
 	r->attach = attach;
 	if (attach == FSRUN_FD)
 		err = start_fd(r, argv, mp, minor, c, why, whysize);
@@ -2731,7 +2679,7 @@ cmd_check(int argc, char **argv)
 		return cli_usage_error("%s has no mountpoint argument (its last "
 		    "non-option argument)", fs[0]);
 	if (attach == FSRUN_AUTO)
-		attach = links_libfuse3(fs[0]) ? FSRUN_FD : FSRUN_PRELOAD;
+		attach = pf_links_libfuse3(fs[0], getenv("PATH")) ? FSRUN_FD : FSRUN_PRELOAD;
 	k.rcap = 2 * 1024 * 1024;
 	k.rbuf = malloc(k.rcap);
 	if (k.rbuf == NULL) {

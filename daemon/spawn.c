@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsprog.h"
 #include "perfused.h"
 #include "sock.h"
 
@@ -28,22 +29,7 @@ extern char **environ;
 int
 spawn_find_mountpoint(char **argv)
 {
-	int i, last = -1, opts_done = 0;
-
-	for (i = 1; argv[i] != NULL; i++) {
-		if (!opts_done && strcmp(argv[i], "--") == 0) {
-			opts_done = 1;
-			continue;
-		}
-		if (!opts_done && argv[i][0] == '-' && argv[i][1] != '\0') {
-			/* -o takes the next argument unless glued on. */
-			if (strcmp(argv[i], "-o") == 0 && argv[i + 1] != NULL)
-				i++;
-			continue;
-		}
-		last = i;
-	}
-	return last;
+	return pf_fs_mountpoint(argv);
 }
 
 char *
@@ -231,45 +217,10 @@ spawn_getenv(char **env, const char *name)
 	return NULL;
 }
 
-/*
- * Does the program argv0 (looked up on path) link libfuse3?  Only those
- * take /dev/fd/N as their mountpoint.  A cheap look for the library's
- * soname in the file is enough to choose the attach method.
- */
 int
 spawn_links_libfuse3(const char *argv0, const char *path)
 {
-	static const char soname[] = "libfuse3.so.3";
-	char file[4096], *buf, *found = NULL;
-	const char *p = path ? path : "/usr/bin:/bin";
-	struct stat st;
-	ssize_t n;
-	int fd = -1;
-
-	if (strchr(argv0, '/') != NULL) {
-		snprintf(file, sizeof(file), "%s", argv0);
-		fd = open(file, O_RDONLY | O_CLOEXEC);
-	}
-	while (fd < 0 && strchr(argv0, '/') == NULL && *p != '\0') {
-		size_t l = strcspn(p, ":");
-
-		snprintf(file, sizeof(file), "%.*s/%s", (int)l, p, argv0);
-		fd = open(file, O_RDONLY | O_CLOEXEC);
-		p += l + (p[l] == ':');
-	}
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > 256 * 1024 * 1024) {
-		if (fd >= 0)
-			close(fd);
-		return 0;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
-	close(fd);
-	if (n > 0)
-		found = memmem(buf, (size_t)n, soname, sizeof(soname) - 1);
-	free(buf);
-	return found != NULL;
+	return pf_links_libfuse3(argv0, path);
 }
 
 int
