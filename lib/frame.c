@@ -2,6 +2,7 @@
  * frame.c - the mount frame codec.  See frame.h.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "frame.h"
@@ -89,6 +90,14 @@ pf_frame_decode(const void *buf, size_t len, struct pf_frame *f, const char **wh
 	memcpy(&h, buf, sizeof(h));
 	if (memcmp(h.magic, PF_FRAME_MAGIC, sizeof(PF_FRAME_MAGIC)) != 0) {
 		*why = "not a mount frame (bad magic)";
+		return -EINVAL;
+	}
+	/* The padding after the magic and after the last length is zero. */
+	if (memcmp(h.magic + sizeof(PF_FRAME_MAGIC), "\0\0\0",
+	    sizeof(h.magic) - sizeof(PF_FRAME_MAGIC)) != 0 ||
+	    memcmp((const char *)buf + offsetof(struct pf_frame_hdr, sock_len) + 4,
+	    "\0\0\0\0", sizeof(h) - offsetof(struct pf_frame_hdr, sock_len) - 4) != 0) {
+		*why = "mount frame with garbage in its padding";
 		return -EINVAL;
 	}
 	if (h.error != 0 || h.unique != (uint64_t)-1) {
