@@ -52,13 +52,6 @@ decode(const uint8_t *data, size_t size)
 		free(buf);
 		return;
 	}
-#ifdef FZ_PAST_KNOWN
-	/* Known: pf_ctl_decode() takes messages over PF_CTL_MAX (README). */
-	if (size > PF_CTL_MAX) {
-		free(buf);
-		return;
-	}
-#endif
 	FZ_CHECK(pf_ctl_is_ctl(buf, size));
 	FZ_CHECK((uint32_t)r == h.nstr && h.len == size && h.magic == PF_CTL_MAGIC);
 	p = buf + sizeof(h);

@@ -20,7 +20,6 @@
  * pf_frame_encode and decoded again, the strings must come back equal.
  */
 #include <errno.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -134,22 +133,6 @@ decode(const uint8_t *data, size_t size)
 	check_str(f.sock, h.sock_len, buf, end);
 	FZ_CHECK(f.mountflags == h.mountflags);
 
-#ifdef FZ_PAST_KNOWN
-	/*
-	 * Known: pf_frame_decode() takes any error, unique, magic padding
-	 * and tail padding (README, findings); look past such frames.
-	 */
-	static const char magic[sizeof(h.magic)] = PF_FRAME_MAGIC;
-	static const char zeros[sizeof(h)];
-	size_t tail = offsetof(struct pf_frame_hdr, sock_len) + sizeof(h.sock_len);
-
-	if (h.error != 0 || h.unique != (uint64_t)-1 ||
-	    memcmp(h.magic, magic, sizeof(magic)) != 0 ||
-	    memcmp(buf + tail, zeros, sizeof(h) - tail) != 0) {
-		free(buf);
-		return;
-	}
-#endif
 	/* One encoding per frame: the round trip gives the input back. */
 	enc = fz_alloc(size);
 	n = pf_frame_encode(enc, size, &f);

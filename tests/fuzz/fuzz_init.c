@@ -229,10 +229,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK((request_flags(&reqin) & ~PF_INIT_OFFER) == 0);
 	if (!(flags & 1))
 		offered = request_flags(&reqin);
-#ifdef FZ_PAST_KNOWN
-	/* Known: pf_init_reply() takes offered as is (README, findings). */
-	offered &= ~(uint64_t)PF_INIT_NEVER;
-#endif
 
 	/* The server's reply to it. */
 	body = fz_dup(reply, rlen);
