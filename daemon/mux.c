@@ -1744,6 +1744,34 @@ mount_fail(struct daemon *d, struct mount *m, int err, const char *reason)
 }
 
 /*
+ * The server is gone: requests the kernel queued and perfused has not read
+ * yet get ENOTCONN too, as with a dead server on a direct mount, instead
+ * of ECONNABORTED when /dev/fuse closes under them.
+ */
+static void
+drain_kernel(struct daemon *d, struct conn *k)
+{
+	int budget = 4096;
+
+	while (budget-- > 0) {
+		struct fuse_in_header h;
+		ssize_t n = read(k->ep.fd, d->rbuf, RBUF_SIZE);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < (ssize_t)sizeof(h))
+			break;
+		memcpy(&h, d->rbuf, sizeof(h));
+		if (h.opcode != FUSE_FORGET && h.opcode != FUSE_BATCH_FORGET &&
+		    h.opcode != FUSE_INTERRUPT) {
+			struct fuse_out_header oh = { sizeof(oh), -ENOTCONN, h.unique };
+
+			(void)ep_send(&k->ep, &oh, sizeof(oh));
+		}
+	}
+}
+
+/*
  * The socket usually closes a moment before the process is reaped; wait
  * up to 100 ms for its status so that the user hears why it failed.
  */
@@ -1808,6 +1836,8 @@ mount_dead(struct daemon *d, struct mount *m, const char *why)
 	}
 	for (c = d->conns; c != NULL; c = next) {
 		next = c->next;
+		if (c->m == m && c == m->kconn)
+			drain_kernel(d, c);  /* right before /dev/fuse closes */
 		if (c->m == m)
 			conn_close(d, c);
 	}
