@@ -431,20 +431,24 @@ static const struct {
 	[FUSE_NOTIFY_DELETE] = { "DELETE", sizeof(struct fuse_notify_delete_out) },
 };
 
+/* Codes newer than the table (a newer <linux/fuse.h>) are unknown here. */
+static int
+notify_known(int code)
+{
+	return code > 0 && (size_t)code < sizeof(notifies) / sizeof(notifies[0]) &&
+	    notifies[code].name != NULL;
+}
+
 const char *
 pf_notify_name(int code)
 {
-	if (code <= 0 || code >= FUSE_NOTIFY_CODE_MAX)
-		return "NOTIFY_UNKNOWN";
-	return notifies[code].name;
+	return notify_known(code) ? notifies[code].name : "NOTIFY_UNKNOWN";
 }
 
 size_t
 pf_notify_min(int code)
 {
-	if (code <= 0 || code >= FUSE_NOTIFY_CODE_MAX)
-		return 0;
-	return notifies[code].min;
+	return notify_known(code) ? notifies[code].min : 0;
 }
 
 int
