@@ -123,7 +123,7 @@ bench: build
 	@PERFUSE_BUILD="$(BUILD)" bash bench/run.sh $(BENCH_OPTS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
 # Reconfigure only when the prefix changes (perfuse, perfused and the shim
 # have installed paths compiled in, so ninja then rebuilds what needs it).
