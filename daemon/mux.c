@@ -36,10 +36,12 @@
 #define MAX_INFLIGHT 1024       /* requests in flight per client */
 #define TERM_GRACE 10   /* seconds from DESTROY to SIGTERM */
 #define KILL_GRACE 5    /* seconds from SIGTERM to SIGKILL */
+#define DRAIN_GRACE 2   /* seconds from unmount to DESTROY, at most */
 
 static void server_event(struct daemon *d, struct endpoint *ep, uint32_t events);
 static void stderr_event(struct daemon *d, struct endpoint *ep, uint32_t events);
 static void mount_dead(struct daemon *d, struct mount *m, const char *why);
+static void maybe_destroy(struct daemon *d, struct mount *m, int force);
 
 struct mount *
 mount_find(struct daemon *d, const char *target)
@@ -1063,6 +1065,8 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 		}
 	}
 	pend_free(p);
+	if (m->draining)
+		maybe_destroy(d, m, 0);
 }
 
 /*
@@ -1113,7 +1117,11 @@ server_msg(struct daemon *d, struct mount *m, char *buf, size_t n)
 				reply_err(d, p->c, p->client_unique, -EIO);
 			else if (p->opcode == FUSE_INIT)
 				init_done(d, m, -EIO, NULL, 0);
+			else if (p->opcode == FUSE_DESTROY)
+				destroyed(d, m);
 			pend_free(p);
+			if (m->draining)
+				maybe_destroy(d, m, 0);
 		}
 		return;
 	}
@@ -1907,6 +1915,51 @@ mount_unmount(struct daemon *d, struct mount *m, struct conn *waiter)
 		if (c->m == m)
 			conn_close(d, c);  /* RELEASEs and FORGETs what it held */
 	}
+	/*
+	 * DESTROY waits until the server has answered everything in flight,
+	 * and a GETATTR of the root sent after the last FORGETs: a reply that
+	 * hands out a reference after DESTROY could never be given back, and
+	 * a multi-threaded libfuse drops a FORGET it dispatches after it saw
+	 * DESTROY.  A server that does not catch up within DRAIN_GRACE gets
+	 * DESTROY anyway.
+	 */
+	m->draining = 1;
+	m->deadline = time(NULL) + DRAIN_GRACE;
+	if (m->p.minor >= 9) {
+		struct fuse_getattr_in in;
+
+		memset(&in, 0, sizeof(in));
+		(void)internal_request(d, m, FUSE_GETATTR, PF_ROOT_ID, &in, sizeof(in));
+	} else {
+		(void)internal_request(d, m, FUSE_GETATTR, PF_ROOT_ID, NULL, 0);
+	}
+	maybe_destroy(d, m, 0);
+}
+
+/* Requests still owed an answer (a timed-out one is not waited for). */
+static size_t
+pending_live(const struct mount *m)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < m->pending.cap; i++) {
+		const struct pend *p = (const struct pend *)(uintptr_t)m->pending.slots[i].v1;
+
+		if (m->pending.slots[i].used && !p->timed_out)
+			n++;
+	}
+	return n;
+}
+
+/* Unmounting: send DESTROY once nothing is in flight, or when forced. */
+static void
+maybe_destroy(struct daemon *d, struct mount *m, int force)
+{
+	if (m->state != M_UNMOUNTING || !m->draining)
+		return;
+	if (!force && m->ep.fd >= 0 && pending_live(m) > 0)
+		return;
+	m->draining = 0;
 	m->deadline = time(NULL) + TERM_GRACE;
 	if (internal_request(d, m, FUSE_DESTROY, PF_ROOT_ID, NULL, 0) < 0)
 		destroyed(d, m);
@@ -1990,6 +2043,10 @@ mount_tick(struct daemon *d, time_t now)
 			mount_fail(d, m, -ETIMEDOUT, reason);
 			signal_fs(m, SIGKILL);
 			mount_dead(d, m, NULL);
+		} else if (m->state == M_UNMOUNTING && m->draining) {
+			pf_warn("%s: the filesystem did not answer what was in flight "
+			    "within %d s; sending DESTROY", m->target, DRAIN_GRACE);
+			maybe_destroy(d, m, 1);
 		} else if (m->state == M_UNMOUNTING && !m->termed) {
 			pf_warn("%s: the filesystem did not exit %d s after DESTROY; "
 			    "sending SIGTERM", m->target, TERM_GRACE);

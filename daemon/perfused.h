@@ -137,6 +137,7 @@ struct mount {
 	int attach;                 /* enum attach */
 	char token[40];             /* matches its mount frame, for preload/fusermount */
 	int termed;
+	int draining;               /* unmounting: DESTROY once the server caught up */
 	int exited;                 /* our child was reaped */
 	int exit_status;
 	struct conn *kconn;         /* the kernel front-end, if mounted */
