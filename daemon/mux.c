@@ -42,6 +42,7 @@ static void server_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 static void stderr_event(struct daemon *d, struct endpoint *ep, uint32_t events);
 static void mount_dead(struct daemon *d, struct mount *m, const char *why);
 static void maybe_destroy(struct daemon *d, struct mount *m, int force);
+static void signal_fs(struct mount *m, int sig);
 
 struct mount *
 mount_find(struct daemon *d, const char *target)
@@ -68,8 +69,10 @@ pend_settle(struct pend *p)
 static void
 pend_free(struct pend *p)
 {
-	if (p != NULL)
+	if (p != NULL) {
 		free(p->names);
+		free(p->msg);
+	}
 	free(p);
 }
 
@@ -129,9 +132,9 @@ internal_request(struct daemon *d, struct mount *m, uint32_t opcode, uint64_t no
 	return to_server(d, m, buf, h.len);
 }
 
-/* FORGET a batch of references, in BATCH_FORGETs from 7.16. */
-static void
-forget_many(struct daemon *d, struct mount *m, const struct fuse_forget_one *v, size_t n)
+/* FORGET a batch of the server's references, in BATCH_FORGETs from 7.16. */
+void
+mux_forget_raw(struct daemon *d, struct mount *m, const struct fuse_forget_one *v, size_t n)
 {
 	char buf[PF_IN_HDR + 8 + 256 * 16];
 	size_t i, k;
@@ -160,6 +163,34 @@ forget_many(struct daemon *d, struct mount *m, const struct fuse_forget_one *v, 
 	dbg(d, DBG_NODES, "%s: forgot %zu nodes", m->target, n);
 }
 
+/* Give back references the clients held (with -o restart, through its books). */
+static void
+forget_many(struct daemon *d, struct mount *m, const struct fuse_forget_one *v, size_t n)
+{
+	struct fuse_forget_one *w;
+	size_t i, k = 0;
+
+	if (m->rs == NULL) {
+		mux_forget_raw(d, m, v, n);
+		return;
+	}
+	w = calloc(n + 1, sizeof(*w));
+	if (w == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		uint64_t srv, send = rs_forget(m, v[i].nodeid, v[i].nlookup, &srv);
+
+		if (send > 0 && srv != 0) {
+			w[k].nodeid = srv;
+			w[k++].nlookup = send;
+		}
+	}
+	if (k > 0 && (m->state == M_READY || m->state == M_UNMOUNTING ||
+	    m->state == M_RESTARTING))
+		mux_forget_raw(d, m, w, k);
+	free(w);
+}
+
 static void
 forget_one(struct daemon *d, struct mount *m, uint64_t nodeid, uint64_t n)
 {
@@ -168,8 +199,8 @@ forget_one(struct daemon *d, struct mount *m, uint64_t nodeid, uint64_t n)
 	forget_many(d, m, &f, 1);
 }
 
-static void
-release_fh(struct daemon *d, struct mount *m, uint64_t nodeid, uint64_t fh,
+void
+mux_release_raw(struct daemon *d, struct mount *m, uint64_t nodeid, uint64_t fh,
     uint32_t opcode)
 {
 	struct fuse_release_in in;
@@ -177,6 +208,28 @@ release_fh(struct daemon *d, struct mount *m, uint64_t nodeid, uint64_t fh,
 	memset(&in, 0, sizeof(in));
 	in.fh = fh;
 	internal_request(d, m, opcode, nodeid, &in, sizeof(in));
+}
+
+/* Release a handle a client held (with -o restart, through its books). */
+static void
+release_fh(struct daemon *d, struct mount *m, uint64_t nodeid, uint64_t fh,
+    uint32_t opcode)
+{
+	if (m->rs != NULL) {
+		uint64_t sfh, sn = nodeid;
+
+		rs_released(m, fh, &sfh);
+		if (sfh == 0)
+			return;  /* the server never opened it */
+		if (m->rs->xlate && nodeid != PF_ROOT_ID) {
+			struct u64slot *x = map_get(&m->rs->n_c2s, nodeid);
+
+			sn = x != NULL ? x->v1 : 0;
+		}
+		fh = sfh;
+		nodeid = sn;
+	}
+	mux_release_raw(d, m, nodeid, fh, opcode);
 }
 
 /* ------------------------------------------------------------------ */
@@ -189,6 +242,8 @@ credit_node(struct daemon *d, struct mount *m, struct conn *c, uint64_t nodeid)
 
 	if (nodeid == 0 || nodeid == PF_ROOT_ID)
 		return;
+	if (m->rs != NULL)
+		rs_credit(m, nodeid);
 	s = c != NULL ? map_put(&c->nodes, nodeid) : NULL;
 	if (s == NULL) {
 		forget_one(d, m, nodeid, 1);  /* nobody to hold it */
@@ -199,10 +254,14 @@ credit_node(struct daemon *d, struct mount *m, struct conn *c, uint64_t nodeid)
 
 static void
 credit_fh(struct daemon *d, struct mount *m, struct conn *c, uint64_t nodeid,
-    uint64_t fh, uint32_t opcode)
+    uint64_t fh, uint32_t opcode, uint32_t oflags)
 {
 	uint32_t rel = opcode == FUSE_OPENDIR ? FUSE_RELEASEDIR : FUSE_RELEASE;
-	struct u64slot *s = c != NULL ? map_put(&c->fhs, fh) : NULL;
+	struct u64slot *s;
+
+	if (m->rs != NULL)
+		rs_opened(m, fh, nodeid, oflags, opcode);
+	s = c != NULL ? map_put(&c->fhs, fh) : NULL;
 
 	if (s == NULL) {
 		release_fh(d, m, nodeid, fh, rel);
@@ -234,6 +293,7 @@ struct plus_ctx {
 	struct mount *m;
 	struct conn *c;
 	int forget;        /* give the references back instead */
+	uint64_t parent;
 };
 
 static int
@@ -246,6 +306,8 @@ plus_entry(const struct pf_dirent_view *v, void *arg)
 	if (nodeid == 0 || (v->namelen == 1 && v->name[0] == '.') ||
 	    (v->namelen == 2 && v->name[0] == '.' && v->name[1] == '.'))
 		return 0;
+	if (x->m->rs != NULL)
+		rs_entry(x->m, x->parent, v->name, v->namelen, nodeid);
 	if (x->forget)
 		forget_one(x->d, x->m, nodeid, 1);
 	else
@@ -277,7 +339,7 @@ mux_client_gone(struct daemon *d, struct conn *c)
 		if (m->pending.slots[i].used && p->c == c)
 			p->c = NULL;  /* its reply will be settled as orphaned */
 	}
-	if (m->state != M_READY && m->state != M_UNMOUNTING)
+	if (m->state != M_READY && m->state != M_UNMOUNTING && m->state != M_RESTARTING)
 		return;
 	/* Handles first, as the kernel does: a handle may pin its node. */
 	for (i = 0; i < c->fhs.cap; i++)
@@ -299,7 +361,7 @@ mux_client_gone(struct daemon *d, struct conn *c)
 	dbg(d, DBG_NODES, "%s: client pid %d left; released %zu handles, forgot %zu nodes",
 	    m->target, (int)c->pid, c->fhs.used, n);
 	/* The kernel lets go only when the target was unmounted: so do we. */
-	if (c->kernel && m->state == M_READY) {
+	if (c->kernel && (m->state == M_READY || m->state == M_RESTARTING)) {
 		pf_info("%s: unmounted from the kernel", m->target);
 		mount_unmount(d, m, NULL);
 	}
@@ -425,8 +487,8 @@ client_interrupt(struct daemon *d, struct conn *c, struct fuse_in_header *h, cha
 
 	memcpy(&in, buf + PF_IN_HDR, sizeof(in));
 	s = find_client_pending(c->m, c, in.unique);
-	if (s == NULL)
-		return;  /* already answered: nothing to interrupt */
+	if (s == NULL || ((struct pend *)(uintptr_t)s->v1)->parked)
+		return;  /* already answered, or not sent yet: nothing to interrupt */
 	in.unique = s->key;
 	h->unique = s->key | 1;
 	h->uid = c->uid;
@@ -596,6 +658,7 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 	struct mount *m = c->m;
 	struct u64slot *s;
 	struct pend *p;
+	int op_released = 0;  /* a RELEASE already in the server's ids */
 
 	if ((op->flags & PF_OPF_NODE) && h->nodeid != PF_ROOT_ID &&
 	    map_get(&c->nodes, h->nodeid) == NULL) {
@@ -607,6 +670,27 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 	if ((op->flags & PF_OPF_RELEASE) && client_release(c, buf + PF_IN_HDR) < 0) {
 		reply_err(d, c, h->unique, -EBADF);
 		return;
+	}
+	if ((op->flags & PF_OPF_RELEASE) && m->rs != NULL) {
+		uint64_t fh, sfh;
+
+		memcpy(&fh, buf + PF_IN_HDR, sizeof(fh));
+		rs_released(m, fh, &sfh);
+		/* A handle the (new) server never opened: nothing to tell it. */
+		if (m->rs->xlate && (sfh == 0 || m->state == M_RESTARTING)) {
+			if (sfh != 0)
+				mux_release_raw(d, m, 0, sfh, h->opcode);
+			reply_err(d, c, h->unique, 0);
+			return;
+		}
+		if (m->rs->xlate)
+			memcpy(buf + PF_IN_HDR, &sfh, sizeof(sfh));
+		if (m->rs->xlate && h->nodeid != PF_ROOT_ID) {
+			struct u64slot *x = map_get(&m->rs->n_c2s, h->nodeid);
+
+			h->nodeid = x != NULL ? x->v1 : 0;
+		}
+		op_released = 1;
 	}
 	/* Back pressure: a client that floods gets EAGAIN, not our memory. */
 	if (c->inflight >= MAX_INFLIGHT) {
@@ -650,6 +734,10 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 		memcpy(&oflags, buf + PF_IN_HDR, sizeof(oflags));
 		p->offset = oflags;  /* OPEN's flags, for O_TRUNC */
 	}
+	if (h->opcode == FUSE_OPEN || h->opcode == FUSE_OPENDIR || h->opcode == FUSE_CREATE)
+		memcpy(&p->oflags, buf + PF_IN_HDR, sizeof(p->oflags));
+	else if (h->opcode == FUSE_RENAME2)
+		memcpy(&p->rename_flags, buf + PF_IN_HDR + 8, sizeof(p->rename_flags));
 	s->v1 = (uint64_t)(uintptr_t)p;
 	remember_names(p, h, buf + PF_IN_HDR, len - PF_IN_HDR, c->p.minor);
 	/*
@@ -663,6 +751,19 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 		h->pid = (uint32_t)c->pid;
 	}
 	memcpy(buf, h, sizeof(*h));
+	if (m->rs != NULL && !op_released) {
+		int r = rs_outgoing(m, p, buf, len);
+
+		if (r == 1)
+			return;  /* waits for the restarted server */
+		if (r < 0) {
+			map_del(&m->pending, map_get(&m->pending, h->unique));
+			pend_settle(p);
+			reply_err(d, c, p->client_unique, r);
+			pend_free(p);
+			return;
+		}
+	}
 	dbg(d, DBG_OPS, "%s: -> %s unique %llu node %llu (pid %d)", m->target,
 	    op->name, (unsigned long long)h->unique, (unsigned long long)h->nodeid,
 	    (int)c->pid);
@@ -681,7 +782,7 @@ mux_client_msg(struct daemon *d, struct conn *c, char *buf, size_t len)
 	const char *why;
 	int err;
 
-	if (c->m == NULL || c->m->state != M_READY) {
+	if (c->m == NULL || (c->m->state != M_READY && c->m->state != M_RESTARTING)) {
 		conn_close(d, c);
 		return;
 	}
@@ -733,7 +834,8 @@ mux_client_msg(struct daemon *d, struct conn *c, char *buf, size_t len)
 		break;
 	case FUSE_NOTIFY_REPLY:
 		/* The kernel's answer to a server's RETRIEVE goes back as is. */
-		if (c->kernel)
+		if (c->kernel && (c->m->rs == NULL || (c->m->state == M_READY &&
+		    rs_xlate_request(c->m, buf, len) == 0)))
 			to_server(d, c->m, buf, len);
 		break;
 	default:
@@ -756,6 +858,8 @@ account_reply(struct daemon *d, struct mount *m, struct pend *p, const char *pl,
 
 	if (op->flags & PF_OPF_LOOKUP) {
 		memcpy(&nodeid, pl, sizeof(nodeid));
+		if (m->rs != NULL && p->names != NULL)
+			rs_entry(m, p->nodeid, p->names, strlen(p->names), nodeid);
 		credit_node(d, m, p->c, nodeid);
 	}
 	if (op->flags & PF_OPF_OPENFH) {
@@ -763,11 +867,11 @@ account_reply(struct daemon *d, struct mount *m, struct pend *p, const char *pl,
 
 		if (len >= at + 8) {
 			memcpy(&fh, pl + at, sizeof(fh));
-			credit_fh(d, m, p->c, nodeid, fh, p->opcode);
+			credit_fh(d, m, p->c, nodeid, fh, p->opcode, p->oflags);
 		}
 	}
 	if (p->opcode == FUSE_READDIRPLUS) {
-		struct plus_ctx x = { d, m, p->c, p->c == NULL };
+		struct plus_ctx x = { d, m, p->c, p->c == NULL, p->nodeid };
 		const char *why;
 
 		pf_walk_dirents(pl, len, 1, m->p.minor, plus_entry, &x, &why);
@@ -816,6 +920,10 @@ init_done(struct daemon *d, struct mount *m, int32_t error, const char *pl, size
 	const char *why, *strs[3] = { m->target, "", "" };
 	int err;
 
+	if (m->state == M_RESTARTING) {
+		rs_init_done(d, m, error, pl, len);
+		return;
+	}
 	err = pf_init_reply(pl, len, error, PF_MINOR_MAX, PF_INIT_OFFER, 128 * 1024,
 	    &m->p, &why);
 	if (err != 0) {
@@ -996,13 +1104,18 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 	pend_settle(p);
 	dbg(d, DBG_OPS, "%s: <- %s unique %llu error %d len %zu", m->target,
 	    pf_op_name(p->opcode), (unsigned long long)oh->unique, oh->error, n - PF_OUT_HDR);
-	if (p->timed_out) {
+	if (p->rs_kind != 0) {
+		rs_reply(d, m, p, oh->error, buf + PF_OUT_HDR, n - PF_OUT_HDR);
+	} else if (p->timed_out) {
 		/* Too late: its client heard ETIMEDOUT.  Give back what it carries. */
 		dbg(d, DBG_OPS, "%s: late reply to %s dropped", m->target,
 		    pf_op_name(p->opcode));
 		if (oh->error == 0 && pf_check_reply(p->opcode, m->p.minor, 0,
-		    n - PF_OUT_HDR, p->limit, &why) == 0)
+		    n - PF_OUT_HDR, p->limit, &why) == 0) {
+			if (m->rs != NULL)
+				rs_xlate_reply(m, p->opcode, buf + PF_OUT_HDR, n - PF_OUT_HDR);
 			account_reply(d, m, p, buf + PF_OUT_HDR, n - PF_OUT_HDR);
+		}
 		if (p->opcode == FUSE_DESTROY)
 			destroyed(d, m);
 	} else if (p->opcode == FUSE_INIT) {
@@ -1036,6 +1149,11 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 			if (p->c != NULL)
 				reply_err(d, p->c, p->client_unique, -EIO);
 		} else {
+			if (oh->error == 0 && m->rs != NULL) {
+				rs_xlate_reply(m, p->opcode, buf + PF_OUT_HDR, n - PF_OUT_HDR);
+				rs_names_changed(m, p->opcode, p->nodeid, p->newdir, p->names,
+				    p->rename_flags);
+			}
 			if (oh->error == 0)
 				account_reply(d, m, p, buf + PF_OUT_HDR, n - PF_OUT_HDR);
 			if (oh->error == 0 && m->kconn != NULL && p->c != NULL &&
@@ -1076,13 +1194,17 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
  */
 static void
 server_notify(struct daemon *d, struct mount *m, const struct fuse_out_header *oh,
-    const char *buf, size_t n)
+    char *buf, size_t n)
 {
 	if (n - sizeof(*oh) < pf_notify_min(oh->error) || pf_notify_min(oh->error) == 0) {
 		pf_warn_ratelimit(&m->warned, 10, "%s: malformed notification %s "
 		    "(%zu bytes), dropped", m->target, pf_notify_name(oh->error), n);
 		return;
 	}
+	/* After a restart: about a node the clients know, in their ids. */
+	if (m->rs != NULL && rs_xlate_notify(m, oh->error, buf + PF_OUT_HDR,
+	    n - PF_OUT_HDR) < 0)
+		return;
 	dbg(d, DBG_OPS, "%s: notification %s (%zu bytes)%s", m->target,
 	    pf_notify_name(oh->error), n, m->kconn ? " to the kernel" : "");
 	if (m->ntracers > 0)
@@ -1119,6 +1241,8 @@ server_msg(struct daemon *d, struct mount *m, char *buf, size_t n)
 				init_done(d, m, -EIO, NULL, 0);
 			else if (p->opcode == FUSE_DESTROY)
 				destroyed(d, m);
+			else if (p->rs_kind != 0)
+				rs_reply(d, m, p, -EIO, NULL, 0);
 			pend_free(p);
 			if (m->draining)
 				maybe_destroy(d, m, 0);
@@ -1314,6 +1438,10 @@ parse_opts(struct mount *m, const char *opts, char **target, const char **why)
 			m->timeout = atoi(tok + 8);
 			continue;
 		}
+		if (strcmp(tok, "restart") == 0) {
+			m->want_restart = 1;
+			continue;
+		}
 		if (parse_kernel_opt(m, tok))
 			continue;
 		for (i = 0; i < 4 && strncmp(tok, "attach=", 7) == 0; i++)
@@ -1325,7 +1453,7 @@ parse_opts(struct mount *m, const char *opts, char **target, const char **why)
 		}
 		*why = "unknown or malformed mount option (perfuse takes target=/ABS/PATH, "
 		    "init_timeout=SECONDS, timeout=SECONDS, attach=auto|fd|preload|fusermount, "
-		    "nokernel, keep, "
+		    "restart, nokernel, keep, "
 		    "allow_other, default_permissions, ro, noatime, fsname=, subtype=, "
 		    "max_read=)";
 		free(copy);
@@ -1415,6 +1543,7 @@ mount_free(struct mount *m)
 	free(m->fsname);
 	free(m->subtype);
 	free(m->ktype);
+	rs_free(m);
 	free(m);
 }
 
@@ -1500,7 +1629,10 @@ mount_start(struct daemon *d, struct conn *c, const char *opts, const char *cwd,
 		s.cwd = cwd;
 		s.uid = c->uid;
 		s.gid = c->gid;
-		err = spawn_with(d, m, &s, why);
+		if (m->want_restart && rs_setup(m, argv, envp, cwd) != 0)
+			err = -ENOMEM;
+		else
+			err = spawn_with(d, m, &s, why);
 	}
 	if (err != 0) {
 		mount_free(m);
@@ -1567,7 +1699,8 @@ frame_owner(struct daemon *d, const char *data)
 	if (data == NULL || pf_opt_value(data, "perfuse_token", tok, sizeof(tok)) == NULL)
 		return NULL;
 	for (m = d->mounts; m != NULL; m = m->next)
-		if (m->state == M_STARTING && m->ep.fd < 0 && strcmp(m->token, tok) == 0)
+		if ((m->state == M_STARTING || m->state == M_RESTARTING) && m->ep.fd < 0 &&
+		    strcmp(m->token, tok) == 0)
 			return m;
 	return NULL;
 }
@@ -1811,6 +1944,9 @@ mount_dead(struct daemon *d, struct mount *m, const char *why)
 
 	if (m->state == M_DEAD)
 		return;
+	/* -o restart: a server that died is started again. */
+	if (why != NULL && m->rs != NULL && rs_crashed(d, m, why) == 0)
+		return;
 	if (m->state == M_STARTING) {
 		char reason[256];
 
@@ -1827,7 +1963,7 @@ mount_dead(struct daemon *d, struct mount *m, const char *why)
 			snprintf(reason, sizeof(reason), "the filesystem closed its "
 			    "connection before answering INIT");
 		mount_fail(d, m, -ECONNABORTED, reason);
-	} else if (why != NULL && m->state == M_READY) {
+	} else if (why != NULL && (m->state == M_READY || m->state == M_RESTARTING)) {
 		/* How libfuse unmounts itself, and how a crash looks: both end here. */
 		pf_info("%s: %s; the mount ended", m->target, why);
 	}
@@ -1898,6 +2034,13 @@ mount_unmount(struct daemon *d, struct mount *m, struct conn *waiter)
 		mount_fail(d, m, -ECONNABORTED, "unmounted before it answered INIT");
 		if (m->pid > 0 && !m->exited)
 			kill(m->pid, SIGTERM);
+		m->waiter = waiter;
+		mount_dead(d, m, NULL);
+		return;
+	}
+	if (m->state == M_RESTARTING) {
+		/* Half restarted: nothing to give back to a server that has nothing. */
+		signal_fs(m, SIGTERM);
 		m->waiter = waiter;
 		mount_dead(d, m, NULL);
 		return;
@@ -1994,8 +2137,8 @@ expire_requests(struct daemon *d, struct mount *m, time_t now)
 	struct pend **late;
 	size_t n = 0, k;
 
-	if (m->timeout <= 0 || (m->state != M_READY && m->state != M_UNMOUNTING) ||
-	    m->pending.used == 0)
+	if (m->timeout <= 0 || (m->state != M_READY && m->state != M_UNMOUNTING &&
+	    m->state != M_RESTARTING) || m->pending.used == 0)
 		return;
 	/* Collect first: answering may send requests and grow the table. */
 	late = calloc(m->pending.used, sizeof(*late));
@@ -2043,6 +2186,10 @@ mount_tick(struct daemon *d, time_t now)
 			mount_fail(d, m, -ETIMEDOUT, reason);
 			signal_fs(m, SIGKILL);
 			mount_dead(d, m, NULL);
+		} else if (m->state == M_RESTARTING) {
+			pf_warn("%s: the restarted filesystem did not come back in time",
+			    m->target);
+			mux_restart_failed(d, m);
 		} else if (m->state == M_UNMOUNTING && m->draining) {
 			pf_warn("%s: the filesystem did not answer what was in flight "
 			    "within %d s; sending DESTROY", m->target, DRAIN_GRACE);
@@ -2085,6 +2232,10 @@ mount_child_exited(struct daemon *d, pid_t pid, int status)
 				mount_dead(d, m, NULL);
 			else if (m->state == M_READY && m->fs_pid == 0)
 				m->fs_pid = spawn_socket_owner(m->fs_ino, pid);
+			else if (m->state == M_RESTARTING && m->ep.fd < 0 &&
+			    !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+				mount_dead(d, m, "the restarted filesystem exited before "
+				    "answering INIT");
 			else if (m->state == M_UNMOUNTING && m->ep.fd < 0 &&
 			    (m->fs_pid <= 0 || kill(m->fs_pid, 0) < 0))
 				finish_unmount(d, m);
@@ -2098,4 +2249,147 @@ mount_child_exited(struct daemon *d, pid_t pid, int status)
 			return;
 		}
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* For restart.c.                                                        */
+
+uint64_t
+mux_new_unique(struct mount *m)
+{
+	return new_unique(m);
+}
+
+int
+mux_to_server(struct daemon *d, struct mount *m, const void *buf, size_t len)
+{
+	if (m->ep.fd < 0)
+		return -ENOTCONN;
+	return to_server(d, m, buf, len);
+}
+
+void
+mux_reap_briefly(struct mount *m)
+{
+	reap_briefly(m);
+}
+
+void
+mux_signal_fs(struct mount *m, int sig)
+{
+	signal_fs(m, sig);
+}
+
+/* The dead server's socket and stderr go, and what was queued for it. */
+void
+mux_server_closed(struct daemon *d, struct mount *m)
+{
+	if (m->errp.fd >= 0)
+		stderr_event(d, &m->errp, EPOLLIN);
+	ep_forget(d, &m->errp);
+	ep_forget(d, &m->ep);
+	while (m->out.head != NULL) {
+		struct outmsg *o = m->out.head;
+
+		m->out.head = o->next;
+		free(o);
+	}
+	m->out.tail = NULL;
+	m->out.bytes = 0;
+}
+
+void
+mux_pend_free(struct pend *p)
+{
+	pend_free(p);
+}
+
+void
+mux_fail_pending(struct daemon *d, struct pend *p, int err)
+{
+	pend_settle(p);
+	if (p->c != NULL && !p->timed_out)
+		reply_err(d, p->c, p->client_unique, err);
+}
+
+/* Start the filesystem again, the way it was started. */
+int
+mux_spawn(struct daemon *d, struct mount *m, struct spawn *s, const char **why)
+{
+	int err = spawn_with(d, m, s, why);
+
+	if (err != 0)
+		return err;
+	ep_watch(d, &m->errp, EPOLLIN);
+	if (m->ep.fd >= 0) {
+		m->msgmax = pf_sock_setbuf(m->ep.fd, PF_MAX_MAX_PAGES * 4096);
+		ep_watch(d, &m->ep, EPOLLIN);
+		send_init(d, m);
+	}
+	return 0;
+}
+
+/* The restart failed: the mount ends as it would have without -o restart. */
+void
+mux_restart_failed(struct daemon *d, struct mount *m)
+{
+	signal_fs(m, SIGKILL);
+	mount_dead(d, m, NULL);
+}
+
+static int
+cmp_key(const void *a, const void *b)
+{
+	const struct u64slot *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/*
+ * The new server holds what the clients hold: the requests that waited
+ * go to it, in the order they came, in its ids.
+ */
+void
+mux_restart_done(struct daemon *d, struct mount *m)
+{
+	struct u64slot *v;
+	size_t i, n = 0;
+
+	m->state = M_READY;
+	m->deadline = 0;
+	v = calloc(m->pending.used + 1, sizeof(*v));
+	if (v == NULL) {
+		mux_restart_failed(d, m);
+		return;
+	}
+	for (i = 0; i < m->pending.cap; i++) {
+		struct pend *p = (struct pend *)(uintptr_t)m->pending.slots[i].v1;
+
+		if (m->pending.slots[i].used && p->parked)
+			v[n++] = m->pending.slots[i];
+	}
+	qsort(v, n, sizeof(*v), cmp_key);
+	for (i = 0; i < n && m->state == M_READY; i++) {
+		struct pend *p = (struct pend *)(uintptr_t)v[i].v1;
+		int err;
+
+		p->parked = 0;
+		p->retried = 1;
+		if (p->timed_out || p->c == NULL) {
+			/* Its client heard already, or left. */
+			map_del(&m->pending, map_get(&m->pending, v[i].key));
+			pend_settle(p);
+			pend_free(p);
+			continue;
+		}
+		err = rs_xlate_request(m, p->msg, p->msglen);
+		if (err == 0)
+			err = to_server(d, m, p->msg, p->msglen);
+		if (err != 0) {
+			map_del(&m->pending, map_get(&m->pending, v[i].key));
+			mux_fail_pending(d, p, err == -ESTALE ? -ESTALE : -EIO);
+			pend_free(p);
+		}
+	}
+	free(v);
 }

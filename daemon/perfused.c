@@ -290,7 +290,7 @@ ctl_list(struct daemon *d, struct conn *c)
 		struct conn *k;
 		unsigned n = 0;
 
-		if (!may_use(c, m) || m->state != M_READY)
+		if (!may_use(c, m) || (m->state != M_READY && m->state != M_RESTARTING))
 			continue;
 		for (k = d->conns; k != NULL; k = k->next)
 			n += k->m == m;
@@ -331,7 +331,7 @@ ctl_attach(struct daemon *d, struct conn *c, const char *target)
 
 	if (m == NULL)
 		return;
-	if (m->state != M_READY) {
+	if (m->state != M_READY && m->state != M_RESTARTING) {
 		const char *msg[1] = { "the mount is being unmounted" };
 
 		ctl_reply(d, c, PF_CTL_REPLY, -ENOENT, msg, 1);
@@ -605,7 +605,8 @@ sig_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 			    (int)si.ssi_signo);
 			d->stopping = 1;
 			for (m = d->mounts; m != NULL; m = m->next)
-				if (m->state == M_READY || m->state == M_STARTING)
+				if (m->state == M_READY || m->state == M_STARTING ||
+				    m->state == M_RESTARTING)
 					mount_unmount(d, m, NULL);
 		}
 	}

@@ -80,7 +80,8 @@ struct conn {
 	int dead;
 };
 
-enum mount_state { M_STARTING, M_READY, M_UNMOUNTING, M_DEAD };
+enum mount_state { M_STARTING, M_READY, M_UNMOUNTING, M_DEAD,
+	M_RESTARTING };            /* -o restart: a new server is on its way */
 
 /* Kernel mount options of perfuse mount -o. */
 #define KOPT_ALLOW_OTHER        0x01u
@@ -109,6 +110,39 @@ struct pend {
 	int timed_out;              /* the client heard; a late reply is dropped */
 	char *names;                /* the request's names, to invalidate the kernel's */
 	uint64_t newdir;            /* RENAME's target directory */
+	uint32_t rename_flags;      /* RENAME2's flags */
+	uint32_t oflags;            /* OPEN's, OPENDIR's or CREATE's flags */
+	/* -o restart (restart.c): */
+	char *msg;                  /* the request, to send it again after a crash */
+	size_t msglen;
+	uint8_t parked;             /* waits for the restarted server */
+	uint8_t retried;            /* sent again once already */
+	uint8_t rs_kind;            /* RS_LOOKUP, RS_OPEN: perfused's own, of a restart */
+	uint64_t rs_id;             /* the node or handle it brings back */
+};
+
+enum { RS_NONE, RS_INIT, RS_WALK, RS_OPEN };  /* restart phases */
+enum { RS_LOOKUP = 1 };                       /* pend.rs_kind; RS_OPEN too */
+
+/* What -o restart keeps of a mount (restart.c); ids are the clients'. */
+struct restart {
+	char **argv, **envp, *cwd;  /* how to start it again */
+	char *tmpmp;                /* an empty mountpoint for the restarted one */
+	char **argv_tmp;            /* argv with it (strings not owned) */
+	struct u64map paths;        /* node -> parent (v1), name (v2), references (v3) */
+	struct u64map byname;       /* hash of parent and name -> node (v1) */
+	struct u64map handles;      /* fh -> node (v1), open flags (v2), OPEN/OPENDIR (v3) */
+	int xlate;                  /* restarted once: ids are translated */
+	struct u64map n_c2s;        /* node -> server's (v1), server references (v2) */
+	struct u64map n_s2c;        /* server's node -> node (v1) */
+	struct u64map f_c2s, f_s2c; /* the same for handles */
+	uint64_t next_id;           /* fresh ids, when a server's collide */
+	int phase;
+	unsigned outstanding;       /* requests of this phase not answered */
+	struct pf_init_params old_p;
+	size_t nodes_back, nodes_lost, fhs_back, fhs_lost;
+	time_t recent[8];           /* restarts of the last minute */
+	int nrecent;
 };
 
 struct mount {
@@ -157,6 +191,8 @@ struct mount {
 	char errbuf[ERRBUF_SIZE];
 	size_t errlen;
 	long warned;
+	int want_restart;           /* -o restart */
+	struct restart *rs;         /* with -o restart, once started */
 };
 
 /* A reply held back until the kernel's cache was invalidated for it. */
@@ -189,6 +225,45 @@ struct daemon {
 	int inherited;              /* -i: serve one inherited socket */
 	int activated;              /* the listening socket came from systemd */
 };
+
+/* mux.c, for restart.c */
+struct spawn;
+uint64_t mux_new_unique(struct mount *m);
+int mux_to_server(struct daemon *d, struct mount *m, const void *buf, size_t len);
+void mux_reap_briefly(struct mount *m);
+void mux_signal_fs(struct mount *m, int sig);
+void mux_server_closed(struct daemon *d, struct mount *m);
+void mux_fail_pending(struct daemon *d, struct pend *p, int err);
+void mux_pend_free(struct pend *p);
+int mux_spawn(struct daemon *d, struct mount *m, struct spawn *s, const char **why);
+void mux_restart_failed(struct daemon *d, struct mount *m);
+void mux_restart_done(struct daemon *d, struct mount *m);
+void mux_forget_raw(struct daemon *d, struct mount *m, const struct fuse_forget_one *v,
+    size_t n);
+void mux_release_raw(struct daemon *d, struct mount *m, uint64_t nodeid, uint64_t fh,
+    uint32_t opcode);
+
+/* restart.c */
+int rs_setup(struct mount *m, char **argv, char **envp, const char *cwd);
+void rs_free(struct mount *m);
+void rs_entry(struct mount *m, uint64_t parent, const char *name, size_t len,
+    uint64_t node);
+void rs_credit(struct mount *m, uint64_t node);
+uint64_t rs_forget(struct mount *m, uint64_t node, uint64_t n, uint64_t *srv);
+void rs_opened(struct mount *m, uint64_t fh, uint64_t node, uint32_t flags,
+    uint32_t opcode);
+void rs_released(struct mount *m, uint64_t fh, uint64_t *srv);
+void rs_names_changed(struct mount *m, uint32_t opcode, uint64_t dir, uint64_t newdir,
+    const char *names, uint32_t rename_flags);
+int rs_xlate_request(struct mount *m, char *buf, size_t len);
+void rs_xlate_reply(struct mount *m, uint32_t opcode, char *pl, size_t len);
+int rs_xlate_notify(struct mount *m, int code, char *pl, size_t len);
+int rs_outgoing(struct mount *m, struct pend *p, char *buf, size_t len);
+int rs_crashed(struct daemon *d, struct mount *m, const char *why);
+void rs_init_done(struct daemon *d, struct mount *m, int32_t error, const char *pl,
+    size_t len);
+void rs_reply(struct daemon *d, struct mount *m, struct pend *p, int32_t error,
+    const char *pl, size_t len);
 
 /* perfused.c */
 void ep_watch(struct daemon *d, struct endpoint *ep, uint32_t events);
