@@ -659,6 +659,7 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 	struct u64slot *s;
 	struct pend *p;
 	int op_released = 0;  /* a RELEASE already in the server's ids */
+	int err;
 
 	if ((op->flags & PF_OPF_NODE) && h->nodeid != PF_ROOT_ID &&
 	    map_get(&c->nodes, h->nodeid) == NULL) {
@@ -767,11 +768,23 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 	dbg(d, DBG_OPS, "%s: -> %s unique %llu node %llu (pid %d)", m->target,
 	    op->name, (unsigned long long)h->unique, (unsigned long long)h->nodeid,
 	    (int)c->pid);
-	if (to_server(d, m, buf, len) < 0) {
+	if ((err = to_server(d, m, buf, len)) < 0) {
+		/*
+		 * With -o restart, a socket that fails is a server that died:
+		 * a safe request waits for the next one, as if it had been in
+		 * flight.
+		 */
+		if (m->rs != NULL && err == -EPIPE && p->msg != NULL) {
+			mount_dead(d, m, "the filesystem's socket failed");
+			return;
+		}
 		map_del(&m->pending, map_get(&m->pending, h->unique));
 		pend_settle(p);
-		reply_err(d, c, p->client_unique, -ENOTCONN);
+		reply_err(d, c, p->client_unique, m->rs != NULL && err == -EPIPE ? -EIO :
+		    -ENOTCONN);
 		pend_free(p);
+		if (m->rs != NULL && err == -EPIPE)
+			mount_dead(d, m, "the filesystem's socket failed");
 	}
 }
 
@@ -2230,7 +2243,8 @@ mount_child_exited(struct daemon *d, pid_t pid, int status)
 			if (m->state == M_STARTING && (m->ep.fd < 0 ||
 			    !(WIFEXITED(status) && WEXITSTATUS(status) == 0)))
 				mount_dead(d, m, NULL);
-			else if (m->state == M_READY && m->fs_pid == 0)
+			else if ((m->state == M_READY || (m->state == M_RESTARTING &&
+			    m->ep.fd >= 0)) && m->fs_pid == 0)
 				m->fs_pid = spawn_socket_owner(m->fs_ino, pid);
 			else if (m->state == M_RESTARTING && m->ep.fd < 0 &&
 			    !(WIFEXITED(status) && WEXITSTATUS(status) == 0))

@@ -75,7 +75,7 @@ stage() {
 		# The preload shim and the fusermount stand-ins live in
 		# subdirectories, where perfused looks for them.
 		for f in preload/libperfuse_preload.so fusermount/fusermount \
-		    fusermount/fusermount3 tests/kernel/diffops; do
+		    fusermount/fusermount3 tests/kernel/diffops tests/kernel/ioloop; do
 			[ -e "$ROOT/$b/$f" ] || continue
 			mkdir -p "$STAGE/$b/$(dirname "$f")"
 			cp -P "$ROOT/$b/$f" "$STAGE/$b/$f"
