@@ -218,8 +218,7 @@ release_fh(struct daemon *d, struct mount *m, uint64_t nodeid, uint64_t fh,
 	if (m->rs != NULL) {
 		uint64_t sfh, sn = nodeid;
 
-		rs_released(m, fh, &sfh);
-		if (sfh == 0)
+		if (!rs_released(m, fh, &sfh))
 			return;  /* the server never opened it */
 		if (m->rs->xlate && nodeid != PF_ROOT_ID) {
 			struct u64slot *x = map_get(&m->rs->n_c2s, nodeid);
@@ -674,12 +673,13 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 	}
 	if ((op->flags & PF_OPF_RELEASE) && m->rs != NULL) {
 		uint64_t fh, sfh;
+		int opened;
 
 		memcpy(&fh, buf + PF_IN_HDR, sizeof(fh));
-		rs_released(m, fh, &sfh);
+		opened = rs_released(m, fh, &sfh);
 		/* A handle the (new) server never opened: nothing to tell it. */
-		if (m->rs->xlate && (sfh == 0 || m->state == M_RESTARTING)) {
-			if (sfh != 0)
+		if (m->rs->xlate && (!opened || m->state == M_RESTARTING)) {
+			if (opened)
 				mux_release_raw(d, m, 0, sfh, h->opcode);
 			reply_err(d, c, h->unique, 0);
 			return;

@@ -1015,12 +1015,15 @@ main(int argc, char **argv)
 		fprintf(stderr, "perfused: cannot set up: %s\n", strerror(errno));
 		return 1;
 	}
-	/* Filesystems that daemonize become our children again. */
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if (!d.foreground && daemonize(d.sockpath, &ready) < 0) {
 		fprintf(stderr, "perfused: fork: %s\n", strerror(errno));
 		return 1;
 	}
+	/*
+	 * Filesystems that daemonize become our children again.  After
+	 * daemonize(): fork(2) does not pass the attribute on.
+	 */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if (d.listen.fd >= 0) {
 		ep_watch(&d, &d.listen, EPOLLIN);
 		pf_info("listening on %s", d.sockpath);

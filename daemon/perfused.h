@@ -252,7 +252,7 @@ void rs_credit(struct mount *m, uint64_t node);
 uint64_t rs_forget(struct mount *m, uint64_t node, uint64_t n, uint64_t *srv);
 void rs_opened(struct mount *m, uint64_t fh, uint64_t node, uint32_t flags,
     uint32_t opcode);
-void rs_released(struct mount *m, uint64_t fh, uint64_t *srv);
+int rs_released(struct mount *m, uint64_t fh, uint64_t *srv);
 void rs_names_changed(struct mount *m, uint32_t opcode, uint64_t dir, uint64_t newdir,
     const char *names, uint32_t rename_flags);
 int rs_xlate_request(struct mount *m, char *buf, size_t len);

@@ -292,8 +292,11 @@ rs_opened(struct mount *m, uint64_t fh, uint64_t node, uint32_t flags, uint32_t 
 	}
 }
 
-/* A handle is released: its server handle in *srv, 0 if it has none. */
-void
+/*
+ * A handle is released: its server handle in *srv.  Returns 0 when the
+ * server never opened it (lost in a restart), 1 otherwise.
+ */
+int
 rs_released(struct mount *m, uint64_t fh, uint64_t *srv)
 {
 	struct restart *rs = m->rs;
@@ -303,16 +306,19 @@ rs_released(struct mount *m, uint64_t fh, uint64_t *srv)
 		map_del(&rs->handles, s);
 	*srv = fh;
 	if (!rs->xlate)
-		return;
+		return 1;
 	s = map_get(&rs->f_c2s, fh);
-	*srv = s != NULL ? s->v1 : 0;
-	if (s != NULL) {
+	if (s == NULL)
+		return 0;
+	*srv = s->v1;
+	{
 		struct u64slot *y = map_get(&rs->f_s2c, s->v1);
 
 		if (y != NULL && y->v1 == fh)
 			map_del(&rs->f_s2c, y);
 		map_del(&rs->f_c2s, map_get(&rs->f_c2s, fh));
 	}
+	return 1;
 }
 
 /* A successful change of names (names: the request's, NUL-separated). */
@@ -355,12 +361,24 @@ rs_names_changed(struct mount *m, uint32_t opcode, uint64_t dir, uint64_t newdir
 /* ------------------------------------------------------------------ */
 /* Translation at the server's edge.                                     */
 
-static uint64_t
-c2s(struct u64map *map, uint64_t id)
+/* The server's id for a client's; 0 when it has none (a handle may be 0). */
+static int
+c2s_found(struct u64map *map, uint64_t id, uint64_t *out)
 {
 	struct u64slot *s = map_get(map, id);
 
-	return s != NULL ? s->v1 : 0;
+	if (s == NULL)
+		return 0;
+	*out = s->v1;
+	return 1;
+}
+
+static uint64_t
+c2s(struct u64map *map, uint64_t id)
+{
+	uint64_t v = 0;
+
+	return c2s_found(map, id, &v) ? v : 0;  /* node ids are never 0 */
 }
 
 /*
@@ -411,7 +429,7 @@ xl_fh(struct restart *rs, char *at)
 	uint64_t id, sid;
 
 	memcpy(&id, at, sizeof(id));
-	if ((sid = c2s(&rs->f_c2s, id)) == 0)
+	if (!c2s_found(&rs->f_c2s, id, &sid))
 		return -EIO;  /* a handle that could not be opened again */
 	memcpy(at, &sid, sizeof(sid));
 	return 0;
