@@ -19,6 +19,7 @@
  * and one that forgets too little shows up as `outstanding` references.
  *
  *	memfs [FUSE options] MOUNTPOINT [--report=FILE | -o report=FILE]
+ *	      [--store=FILE | -o store=FILE]
  *
  * MOUNTPOINT may be /dev/fd/N, an already open FUSE file descriptor (such
  * as perfuse's socket); memfs itself never stats or opens it.  With a
@@ -35,6 +36,50 @@
  * The Linux kernel does not send FORGET at unmount, so after a kernel mount
  * `outstanding` is normally nonzero.  The root's implicit reference (which
  * the kernel never looked up) may be forgotten without counting as bad.
+ *
+ * With --store=FILE the tree also lives on disk, so that the filesystem
+ * survives kill -9 and a restart (as a server does that its client sees
+ * crash and come back):
+ *  - At start, if FILE exists, memfs loads the whole tree from it: every
+ *    inode with its number, mode, uid, gid, rdev, link count, times, size,
+ *    preallocated size, file data, symlink target and xattrs, and every
+ *    directory entry by name (in readdir order; readdir cookies restart).
+ *    Inode numbers are kept, the root stays 1, and new inodes are numbered
+ *    from the stored next id, which is above every id any earlier run
+ *    handed out, so node ids never collide with ones a client may still
+ *    hold.  No FILE: memfs starts empty and creates it at the first save.
+ *    A FILE that cannot be read, is truncated or is inconsistent in any
+ *    way makes memfs print "memfs: cannot load store FILE: why" and exit
+ *    with status 1 before mounting (never an empty filesystem instead).
+ *  - memfs saves the whole tree at every FSYNC and FSYNCDIR (of any file
+ *    or directory; an fsync that cannot save answers EIO), at destroy and
+ *    at exit, atomically: FILE.tmp is written and fsync'ed, renamed over
+ *    FILE, and FILE's directory is fsync'ed.  Saving holds memfs's lock.
+ *    So data written and then fsync'ed survive kill -9; what was written
+ *    after the last save is lost.  Lookup counts, open handles and locks
+ *    are not stored (a new process starts with none), nor are inodes
+ *    without a name (unlinked but still open): they vanish, as on a crash.
+ *    The report counts only the current process.
+ *
+ * Store format, version 1; integers little-endian (u32, u64; times are
+ * an i64 of seconds and a u32 of nanoseconds):
+ *	"MEMFS-STORE 1\n"			14 bytes
+ *	u64 next_id  u64 ninodes  u64 nentries
+ *	ninodes inode records:
+ *	    u64 ino  u32 mode  u32 uid  u32 gid  u64 rdev  u64 nlink
+ *	    atime  mtime  ctime  u64 size  u64 prealloc
+ *	    u64 datalen  datalen bytes	(file data [0, datalen), bytes past
+ *					 it up to size are zeros; symlink
+ *					 target, datalen == size)
+ *	    u32 nxattrs, each: u32 namelen  name  u32 valuelen  value
+ *	nentries entry records:
+ *	    u64 dir ino  u64 ino  u32 namelen  name
+ *	u64 FNV-1a 64 hash of every byte before it; then the end of the file.
+ * Loading checks every length against what is left of the file, the
+ * hash, that nothing follows it, and that the tree is whole: unique
+ * inode numbers below next_id, a root directory, names valid and unique
+ * per directory, link counts equal to the entries found, every inode
+ * named, every directory named once and under the root.
  *
  * Build:
  *	gcc -Wall -Wextra -Werror -Wshadow -std=gnu11 -D_GNU_SOURCE \
@@ -63,6 +108,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +235,7 @@ struct memfs {
 	uint64_t lookups, forgets, bad_forgets;
 	int destroyed;
 	char *report;			/* set by option parsing */
+	char *store;			/* likewise */
 };
 
 static struct memfs *fs(fuse_req_t req)
@@ -326,14 +373,15 @@ static struct inode *use_inode(struct memfs *m, fuse_ino_t ino)
 	return n;
 }
 
-static struct inode *alloc_inode(struct memfs *m, mode_t mode,
-				 uid_t uid, gid_t gid)
+/* A new inode numbered ino (the caller makes sure it is unused). */
+static struct inode *insert_inode(struct memfs *m, fuse_ino_t ino,
+				  mode_t mode, uid_t uid, gid_t gid)
 {
 	struct inode *n = calloc(1, sizeof(*n));
 
 	if (!n)
 		return NULL;
-	n->ino = m->next_ino++;
+	n->ino = ino;
 	n->h.hash = n->ino;
 	n->mode = mode;
 	n->nlink = S_ISDIR(mode) ? 2 : 1;
@@ -344,6 +392,16 @@ static struct inode *alloc_inode(struct memfs *m, mode_t mode,
 	n->next_cookie = FIRST_COOKIE;
 	ht_add(&m->inodes, &n->h);
 	m->ninodes++;
+	return n;
+}
+
+static struct inode *alloc_inode(struct memfs *m, mode_t mode,
+				 uid_t uid, gid_t gid)
+{
+	struct inode *n = insert_inode(m, m->next_ino, mode, uid, gid);
+
+	if (n)
+		m->next_ino++;
 	return n;
 }
 
@@ -966,6 +1024,641 @@ static void write_report(struct memfs *m)
 	free(tmp);
 }
 
+/* ------------------------------------------------------------------ */
+/* The store (--store=FILE): the whole tree on disk                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The format is described at the top of this file.  Saving and loading
+ * both run with the lock held (loading runs before the session exists).
+ */
+
+static int set_xattr(struct inode *n, const char *name, const char *value,
+		     size_t size, int flags);
+
+#define STORE_MAGIC	"MEMFS-STORE 1\n"
+#define STORE_MAGIC_LEN	(sizeof(STORE_MAGIC) - 1)
+#define FNV_BASIS	14695981039346656037ULL
+#define FNV_PRIME	1099511628211ULL
+
+static uint64_t fnv_add(uint64_t h, const unsigned char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= FNV_PRIME;
+	}
+	return h;
+}
+
+/* Buffered output to FILE.tmp; the first error sticks in err. */
+struct wbuf {
+	int fd;
+	int err;
+	uint64_t sum;		/* FNV-1a of every byte put so far */
+	size_t n;
+	unsigned char b[65536];
+};
+
+static void w_flush(struct wbuf *w)
+{
+	size_t off = 0;
+	ssize_t r;
+
+	while (!w->err && off < w->n) {
+		r = write(w->fd, w->b + off, w->n - off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			w->err = r < 0 ? errno : EIO;
+		else
+			off += r;
+	}
+	w->n = 0;
+}
+
+static void w_raw(struct wbuf *w, const void *p, size_t len)
+{
+	const unsigned char *s = p;
+	size_t c;
+
+	while (len > 0 && !w->err) {
+		if (w->n == sizeof(w->b))
+			w_flush(w);
+		c = (size_t)min_u64(len, sizeof(w->b) - w->n);
+		memcpy(w->b + w->n, s, c);
+		w->n += c;
+		s += c;
+		len -= c;
+	}
+}
+
+static void w_bytes(struct wbuf *w, const void *p, size_t len)
+{
+	w->sum = fnv_add(w->sum, p, len);
+	w_raw(w, p, len);
+}
+
+static void w_u64(struct wbuf *w, uint64_t v)
+{
+	unsigned char b[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	w_bytes(w, b, 8);
+}
+
+static void w_u32(struct wbuf *w, uint32_t v)
+{
+	unsigned char b[4];
+	int i;
+
+	for (i = 0; i < 4; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	w_bytes(w, b, 4);
+}
+
+static void w_time(struct wbuf *w, struct timespec t)
+{
+	w_u64(w, (uint64_t)(int64_t)t.tv_sec);
+	w_u32(w, (uint32_t)t.tv_nsec);
+}
+
+/* Saved inodes: the root and everything that still has a name. */
+static int saved(const struct memfs *m, const struct inode *n)
+{
+	return n == m->root || n->nlink > 0;
+}
+
+static void w_inode(struct wbuf *w, const struct inode *n)
+{
+	const struct xattr *x;
+	uint64_t datalen = 0;
+	uint32_t nx = 0;
+
+	if (S_ISREG(n->mode))
+		datalen = min_u64(n->len, (uint64_t)n->size);
+	else if (S_ISLNK(n->mode))
+		datalen = (uint64_t)n->size;
+	w_u64(w, n->ino);
+	w_u32(w, n->mode);
+	w_u32(w, n->uid);
+	w_u32(w, n->gid);
+	w_u64(w, n->rdev);
+	w_u64(w, n->nlink);
+	w_time(w, n->atime);
+	w_time(w, n->mtime);
+	w_time(w, n->ctime);
+	w_u64(w, S_ISREG(n->mode) || S_ISLNK(n->mode) ? (uint64_t)n->size : 0);
+	w_u64(w, S_ISREG(n->mode) ? (uint64_t)n->prealloc : 0);
+	w_u64(w, datalen);
+	if (datalen)
+		w_bytes(w, S_ISREG(n->mode) ? n->data : n->target, datalen);
+	for (x = n->xattrs; x; x = x->next)
+		nx++;
+	w_u32(w, nx);
+	for (x = n->xattrs; x; x = x->next) {
+		w_u32(w, (uint32_t)strlen(x->name));
+		w_bytes(w, x->name, strlen(x->name));
+		w_u32(w, (uint32_t)x->size);
+		w_bytes(w, x->value, x->size);
+	}
+}
+
+/* Write the whole tree to w (the lock is held). */
+static void w_tree(struct memfs *m, struct wbuf *w)
+{
+	uint64_t ninodes = 0, nentries = 0;
+	struct inode *n;
+	struct hnode *h;
+	size_t i, j;
+
+	for (i = 0; i < m->inodes.nb; i++)
+		for (h = m->inodes.b[i]; h; h = h->next) {
+			n = (struct inode *)h;
+			if (!saved(m, n))
+				continue;
+			ninodes++;
+			if (S_ISDIR(n->mode))
+				nentries += n->nentries;
+		}
+	w_bytes(w, STORE_MAGIC, STORE_MAGIC_LEN);
+	w_u64(w, m->next_ino);
+	w_u64(w, ninodes);
+	w_u64(w, nentries);
+	for (i = 0; i < m->inodes.nb; i++)
+		for (h = m->inodes.b[i]; h; h = h->next)
+			if (saved(m, (struct inode *)h))
+				w_inode(w, (struct inode *)h);
+	/* Entries, each directory's in readdir order.  A directory with
+	 * entries always has a name, so it was saved above. */
+	for (i = 0; i < m->inodes.nb; i++)
+		for (h = m->inodes.b[i]; h; h = h->next) {
+			n = (struct inode *)h;
+			if (!saved(m, n) || !S_ISDIR(n->mode))
+				continue;
+			for (j = 0; j < n->nslots; j++) {
+				const struct dentry *d = n->slots[j].d;
+
+				if (!d)
+					continue;
+				w_u64(w, n->ino);
+				w_u64(w, d->node->ino);
+				w_u32(w, (uint32_t)d->namelen);
+				w_bytes(w, d->name, d->namelen);
+			}
+		}
+	w_u64(w, w->sum);	/* the trailer is not part of its own sum */
+}
+
+/* fsync the directory holding path (an absolute path). */
+static int sync_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd, err = 0;
+
+	dir = slash == path ? strdup("/") : strndup(path, slash - path);
+	if (!dir)
+		return ENOMEM;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0)
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return err;
+}
+
+/*
+ * Save the tree to m->store atomically: FILE.tmp, fsync, rename over FILE,
+ * fsync of the directory.  The lock must be held.  0 or an errno value
+ * (already logged).
+ */
+static int save_store_locked(struct memfs *m)
+{
+	struct wbuf *w;
+	char *tmp = NULL;
+	int err = 0;
+
+	if (!m->store)
+		return 0;
+	w = malloc(sizeof(*w));
+	if (!w || asprintf(&tmp, "%s.tmp", m->store) < 0) {
+		free(w);
+		fprintf(stderr, "memfs: cannot save store %s: %s\n", m->store,
+			strerror(ENOMEM));
+		return ENOMEM;
+	}
+	w->err = 0;
+	w->n = 0;
+	w->sum = FNV_BASIS;
+	w->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (w->fd < 0) {
+		err = errno;
+	} else {
+		w_tree(m, w);
+		w_flush(w);
+		err = w->err;
+		if (!err && fsync(w->fd) != 0)
+			err = errno;
+		if (close(w->fd) != 0 && !err)
+			err = errno;
+		if (!err && rename(tmp, m->store) != 0)
+			err = errno;
+		if (err)
+			unlink(tmp);
+	}
+	if (!err)
+		err = sync_parent(m->store);
+	if (err)
+		fprintf(stderr, "memfs: cannot save store %s: %s\n", m->store,
+			strerror(err));
+	free(tmp);
+	free(w);
+	return err;
+}
+
+static int save_store(struct memfs *m)
+{
+	int err;
+
+	fs_lock(m);
+	err = save_store_locked(m);
+	fs_unlock(m);
+	return err;
+}
+
+/* Input from the store; the first problem found is kept in msg. */
+struct rbuf {
+	FILE *f;
+	uint64_t pos, size;	/* bytes read so far, size of the file */
+	uint64_t sum;		/* FNV-1a of the bytes read so far */
+	char msg[256];
+};
+
+static int r_fail(struct rbuf *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int r_fail(struct rbuf *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!r->msg[0]) {
+		va_start(ap, fmt);
+		vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static int r_bytes(struct rbuf *r, void *p, uint64_t len)
+{
+	if (len > r->size - r->pos)
+		return r_fail(r, "truncated or corrupt: %" PRIu64 " bytes "
+			      "wanted at offset %" PRIu64 ", only %" PRIu64
+			      " left", len, r->pos, r->size - r->pos);
+	if (len && fread(p, 1, len, r->f) != len)
+		return r_fail(r, "read error at offset %" PRIu64 ": %s",
+			      r->pos, ferror(r->f) ? strerror(errno) :
+			      "unexpected end of file");
+	r->sum = fnv_add(r->sum, p, len);
+	r->pos += len;
+	return 0;
+}
+
+static int r_u64(struct rbuf *r, uint64_t *v)
+{
+	unsigned char b[8];
+	int i;
+
+	if (r_bytes(r, b, 8))
+		return -1;
+	*v = 0;
+	for (i = 7; i >= 0; i--)
+		*v = *v << 8 | b[i];
+	return 0;
+}
+
+static int r_u32(struct rbuf *r, uint32_t *v)
+{
+	unsigned char b[4];
+	int i;
+
+	if (r_bytes(r, b, 4))
+		return -1;
+	*v = 0;
+	for (i = 3; i >= 0; i--)
+		*v = *v << 8 | b[i];
+	return 0;
+}
+
+static int r_time(struct rbuf *r, struct timespec *t)
+{
+	uint64_t sec;
+	uint32_t nsec;
+
+	if (r_u64(r, &sec) || r_u32(r, &nsec))
+		return -1;
+	if (nsec >= 1000000000)
+		return r_fail(r, "corrupt: nanoseconds %" PRIu32 " at offset "
+			      "%" PRIu64, nsec, r->pos - 4);
+	t->tv_sec = (time_t)(int64_t)sec;
+	t->tv_nsec = nsec;
+	return 0;
+}
+
+/* A length-prefixed name of 1..max bytes without NUL, into buf[max + 1]. */
+static int r_name(struct rbuf *r, char *buf, uint32_t max, const char *what)
+{
+	uint32_t len;
+
+	if (r_u32(r, &len))
+		return -1;
+	if (len == 0 || len > max)
+		return r_fail(r, "corrupt: %s of length %" PRIu32 " at offset "
+			      "%" PRIu64, what, len, r->pos - 4);
+	if (r_bytes(r, buf, len))
+		return -1;
+	buf[len] = '\0';
+	if (strlen(buf) != len)
+		return r_fail(r, "corrupt: %s with a NUL byte at offset %"
+			      PRIu64, what, r->pos - len);
+	return 0;
+}
+
+static int valid_type(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR:
+	case S_IFBLK: case S_IFIFO: case S_IFSOCK:
+		return !(mode & ~(S_IFMT | 07777));
+	}
+	return 0;
+}
+
+/*
+ * One inode record.  Its stored link count goes to nlookup for now (no
+ * reference exists during the load) and nlink is recounted from the
+ * entries; load_check() compares the two.
+ */
+static int r_inode(struct memfs *m, struct rbuf *r, uint64_t next_ino)
+{
+	char name[XATTR_NAME_MAX + 1];
+	uint64_t ino, rdev, nlink, size, prealloc, datalen;
+	struct timespec at, mt, ct;
+	uint32_t mode, uid, gid, nx, vlen, i;
+	uint64_t at_off = r->pos;
+	struct inode *n;
+	char *value;
+	int err;
+
+	if (r_u64(r, &ino) || r_u32(r, &mode) || r_u32(r, &uid) ||
+	    r_u32(r, &gid) || r_u64(r, &rdev) || r_u64(r, &nlink) ||
+	    r_time(r, &at) || r_time(r, &mt) || r_time(r, &ct) ||
+	    r_u64(r, &size) || r_u64(r, &prealloc) || r_u64(r, &datalen))
+		return -1;
+	if (ino == 0 || ino >= next_ino)
+		return r_fail(r, "corrupt: inode %" PRIu64 " (offset %" PRIu64
+			      ") not below the next id %" PRIu64, ino, at_off,
+			      next_ino);
+	if (!valid_type(mode))
+		return r_fail(r, "corrupt: inode %" PRIu64 " has mode 0%" PRIo32,
+			      ino, mode);
+	if (ino == FUSE_ROOT_ID ? !S_ISDIR(mode) || m->root->nlookup :
+	    get_inode(m, ino) != NULL)
+		return r_fail(r, "corrupt: inode %" PRIu64 " twice, or a root "
+			      "that is not a directory", ino);
+	if (size > INT64_MAX || prealloc > INT64_MAX ||
+	    (S_ISREG(mode) && datalen > size) ||
+	    (S_ISLNK(mode) && (datalen != size || size == 0 ||
+			       size > PATH_MAX)) ||
+	    (!S_ISREG(mode) && (prealloc || (!S_ISLNK(mode) && size))) ||
+	    nlink == 0 || nlink > UINT32_MAX)
+		return r_fail(r, "corrupt: inode %" PRIu64 " (offset %" PRIu64
+			      ") has size %" PRIu64 ", %" PRIu64 " bytes of "
+			      "data, links %" PRIu64, ino, at_off, size,
+			      datalen, nlink);
+	if (datalen > r->size - r->pos)
+		return r_fail(r, "truncated or corrupt: inode %" PRIu64 " has "
+			      "%" PRIu64 " bytes of data at offset %" PRIu64
+			      ", only %" PRIu64 " left", ino, datalen, r->pos,
+			      r->size - r->pos);
+	if (ino == FUSE_ROOT_ID) {
+		n = m->root;
+		n->mode = mode;
+		n->uid = uid;
+		n->gid = gid;
+	} else {
+		if (m->ninodes >= m->max_inodes)
+			return r_fail(r, "more inodes than this machine allows "
+				      "(%" PRIu64 ")", m->max_inodes);
+		n = insert_inode(m, ino, mode, uid, gid);
+		if (!n)
+			return r_fail(r, "out of memory");
+	}
+	n->rdev = rdev;
+	n->nlink = S_ISDIR(mode) ? 2 : 0;	/* recounted from entries */
+	n->nlookup = nlink;			/* checked in load_check() */
+	if (S_ISREG(mode)) {
+		if (datalen > SIZE_MAX / 2 || !can_charge(m, n, max_u64(datalen,
+								 prealloc)))
+			return r_fail(r, "inode %" PRIu64 ": %" PRIu64 " bytes "
+				      "do not fit in memory here", ino,
+				      max_u64(datalen, prealloc));
+		if (datalen) {
+			n->data = malloc(datalen);
+			if (!n->data)
+				return r_fail(r, "out of memory");
+			n->len = n->cap = datalen;
+			if (r_bytes(r, n->data, datalen))
+				return -1;
+		}
+		n->size = size;
+		n->prealloc = prealloc;
+		charge(m, n);
+	} else if (S_ISLNK(mode)) {
+		n->target = malloc(size + 1);
+		if (!n->target)
+			return r_fail(r, "out of memory");
+		if (r_bytes(r, n->target, size))
+			return -1;
+		n->target[size] = '\0';
+		if (strlen(n->target) != size)
+			return r_fail(r, "corrupt: symlink %" PRIu64 " has a NUL "
+				      "byte", ino);
+		n->size = size;
+	}
+	if (r_u32(r, &nx))
+		return -1;
+	for (i = 0; i < nx; i++) {
+		if (r_name(r, name, XATTR_NAME_MAX, "xattr name") ||
+		    r_u32(r, &vlen))
+			return -1;
+		if (vlen > XATTR_SIZE_MAX)
+			return r_fail(r, "corrupt: xattr value of %" PRIu32
+				      " bytes at offset %" PRIu64, vlen,
+				      r->pos - 4);
+		value = malloc(vlen ? vlen : 1);
+		if (!value)
+			return r_fail(r, "out of memory");
+		if (r_bytes(r, value, vlen)) {
+			free(value);
+			return -1;
+		}
+		err = set_xattr(n, name, value, vlen, XATTR_CREATE);
+		free(value);
+		if (err)
+			return r_fail(r, "%s: xattr %s of inode %" PRIu64,
+				      err == EEXIST ? "corrupt: duplicate" :
+				      strerror(err), name, ino);
+	}
+	n->atime = at;
+	n->mtime = mt;
+	n->ctime = ct;
+	return 0;
+}
+
+static int r_entry(struct memfs *m, struct rbuf *r)
+{
+	char name[NAME_MAX + 1];
+	uint64_t dino, nino;
+	struct inode *dir, *node;
+
+	if (r_u64(r, &dino) || r_u64(r, &nino) ||
+	    r_name(r, name, NAME_MAX, "entry name"))
+		return -1;
+	dir = get_inode(m, dino);
+	node = get_inode(m, nino);
+	if (!dir || !S_ISDIR(dir->mode) || !node || node == m->root ||
+	    is_dot(name) || strchr(name, '/'))
+		return r_fail(r, "corrupt: entry \"%s\" in %" PRIu64 " for %"
+			      PRIu64 " (offset %" PRIu64 ")", name, dino,
+			      nino, r->pos);
+	if (find_dentry(m, dir, name))
+		return r_fail(r, "corrupt: \"%s\" twice in directory %" PRIu64,
+			      name, dino);
+	if (S_ISDIR(node->mode) && node->parent != node->ino)
+		return r_fail(r, "corrupt: directory %" PRIu64 " has two "
+			      "names", nino);
+	if (link_entry(m, dir, name, node))
+		return r_fail(r, "out of memory");
+	if (!S_ISDIR(node->mode))
+		node->nlink++;
+	return 0;
+}
+
+/* The tree is whole: link counts agree, every directory hangs from the
+ * root, every inode has a name. */
+static int load_check(struct memfs *m, struct rbuf *r)
+{
+	struct inode *n, *p;
+	struct hnode *h;
+	uint64_t steps;
+	size_t i;
+
+	for (i = 0; i < m->inodes.nb; i++)
+		for (h = m->inodes.b[i]; h; h = h->next) {
+			n = (struct inode *)h;
+			if (n->nlink != n->nlookup)
+				return r_fail(r, "corrupt: inode %" PRIu64
+					      " has %" PRIu64 " links stored "
+					      "but %" PRIu64 " found", n->ino,
+					      n->nlookup, (uint64_t)n->nlink);
+			n->nlookup = 0;
+			if (n == m->root || !S_ISDIR(n->mode))
+				continue;	/* nlink > 0: it has a name */
+			for (p = n, steps = 0; p != m->root;
+			     p = get_inode(m, p->parent), steps++)
+				if (p->parent == p->ino || steps > m->ninodes)
+					return r_fail(r, "corrupt: directory %"
+						      PRIu64 " is not under "
+						      "the root", n->ino);
+		}
+	return 0;
+}
+
+static int load_tree(struct memfs *m, struct rbuf *r)
+{
+	char magic[STORE_MAGIC_LEN];
+	uint64_t next_ino, ninodes, nentries, i, sum, trailer;
+
+	if (r->size < sizeof(magic) || r_bytes(r, magic, sizeof(magic)) ||
+	    memcmp(magic, STORE_MAGIC, sizeof(magic)))
+		return r_fail(r, "%s", r->size >= sizeof(magic) &&
+			      !memcmp(magic, STORE_MAGIC, 12) ?
+			      "a memfs store of another version (this is "
+			      "version 1)" : "not a memfs store (its first "
+			      "line is not \"MEMFS-STORE 1\")");
+	if (r_u64(r, &next_ino) || r_u64(r, &ninodes) || r_u64(r, &nentries))
+		return -1;
+	if (next_ino <= FUSE_ROOT_ID || ninodes == 0 || ninodes >= next_ino)
+		return r_fail(r, "corrupt header: next id %" PRIu64 ", %"
+			      PRIu64 " inodes", next_ino, ninodes);
+	for (i = 0; i < ninodes; i++)
+		if (r_inode(m, r, next_ino))
+			return -1;
+	if (m->root->nlookup == 0)
+		return r_fail(r, "corrupt: no root directory (inode 1)");
+	for (i = 0; i < nentries; i++)
+		if (r_entry(m, r))
+			return -1;
+	sum = r->sum;
+	if (r_u64(r, &trailer))
+		return -1;
+	if (trailer != sum)
+		return r_fail(r, "corrupt: checksum %016" PRIx64 " stored, %016"
+			      PRIx64 " computed", trailer, sum);
+	if (r->pos != r->size)
+		return r_fail(r, "corrupt: %" PRIu64 " bytes of garbage after "
+			      "the end", r->size - r->pos);
+	if (load_check(m, r))
+		return -1;
+	m->next_ino = next_ino;
+	return 0;
+}
+
+/*
+ * At start: load m->store if it exists (into the fresh tree of
+ * memfs_setup).  -1 after printing why the store cannot be used.
+ */
+static int load_store(struct memfs *m)
+{
+	struct rbuf r;
+	struct stat st;
+	int ret;
+
+	if (!m->store)
+		return 0;
+	memset(&r, 0, sizeof(r));
+	r.f = fopen(m->store, "re");
+	if (!r.f) {
+		if (errno == ENOENT)
+			return 0;	/* a new store: created at first save */
+		fprintf(stderr, "memfs: cannot open store %s: %s\n", m->store,
+			strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(r.f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "memfs: store %s: not a regular file\n",
+			m->store);
+		fclose(r.f);
+		return -1;
+	}
+	r.size = st.st_size;
+	r.sum = FNV_BASIS;
+	fs_lock(m);
+	ret = load_tree(m, &r);
+	fs_unlock(m);
+	fclose(r.f);
+	if (ret)
+		fprintf(stderr, "memfs: cannot load store %s: %s\n", m->store,
+			r.msg);
+	return ret;
+}
+
 static void mf_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
@@ -994,6 +1687,7 @@ static void mf_destroy(void *userdata)
 		fuse_reply_err(w->req, EINTR);
 		free(w);
 	}
+	save_store(m);
 	write_report(m);
 }
 
@@ -1811,14 +2505,15 @@ static void mf_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		     struct fuse_file_info *fi)
 {
 	struct memfs *m = fs(req);
-	int known;
+	int err = ESTALE;
 
 	(void)datasync;
 	(void)fi;
 	fs_lock(m);
-	known = use_inode(m, ino) != NULL;
+	if (use_inode(m, ino))	/* with --store, the whole tree goes out */
+		err = save_store_locked(m) ? EIO : 0;
 	fs_unlock(m);
-	fuse_reply_err(req, known ? 0 : ESTALE);	/* nothing to sync */
+	fuse_reply_err(req, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2823,6 +3518,8 @@ static const struct fuse_lowlevel_ops memfs_ops = {
 static const struct fuse_opt memfs_opts[] = {
 	{ "--report=%s", offsetof(struct memfs, report), 0 },
 	{ "report=%s", offsetof(struct memfs, report), 0 },
+	{ "--store=%s", offsetof(struct memfs, store), 0 },
+	{ "store=%s", offsetof(struct memfs, store), 0 },
 	FUSE_OPT_END
 };
 
@@ -2867,25 +3564,26 @@ static void memfs_teardown(struct memfs *m)
 	free(m->dentries.b);
 	free(m->inodes.b);
 	free(m->report);
+	free(m->store);
 	pthread_mutex_destroy(&m->mutex);
 }
 
-/* fuse_daemonize() changes to "/", so a relative report path must be
- * made absolute first. */
-static int absolute_report(struct memfs *m)
+/* fuse_daemonize() changes to "/", so relative report and store paths
+ * must be made absolute first. */
+static int absolute_path(char **p)
 {
 	char *cwd, *path;
 
-	if (!m->report || m->report[0] == '/')
+	if (!*p || (*p)[0] == '/')
 		return 0;
 	cwd = getcwd(NULL, 0);
-	if (!cwd || asprintf(&path, "%s/%s", cwd, m->report) < 0) {
+	if (!cwd || asprintf(&path, "%s/%s", cwd, *p) < 0) {
 		free(cwd);
 		return -1;
 	}
 	free(cwd);
-	free(m->report);
-	m->report = path;
+	free(*p);
+	*p = path;
 	return 0;
 }
 
@@ -2913,11 +3611,17 @@ static int run_loop(struct fuse_session *se,
 
 static void usage(const char *prog)
 {
-	printf("usage: %s [options] MOUNTPOINT [--report=FILE]\n\n"
+	printf("usage: %s [options] MOUNTPOINT [--report=FILE] "
+	       "[--store=FILE]\n\n"
 	       "memfs options:\n"
 	       "    --report=FILE, -o report=FILE\n"
 	       "                           write lookup/forget counts to FILE"
-	       " at destroy or exit\n\n", prog);
+	       " at destroy or exit\n"
+	       "    --store=FILE, -o store=FILE\n"
+	       "                           load the tree from FILE at start,"
+	       " save it there\n"
+	       "                           at fsync, fsyncdir, destroy and"
+	       " exit\n\n", prog);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -2945,6 +3649,7 @@ static int serve(struct memfs *m, struct fuse_args *args,
 	fuse_session_destroy(se);	/* calls destroy if it did not come */
 	/* Again at exit: in the multi-threaded loop, forgets still being
 	 * processed by other threads may have raced with destroy. */
+	save_store(m);
 	write_report(m);
 	return ret < 0 && !m->destroyed ? 1 : 0;
 }
@@ -2973,9 +3678,12 @@ int main(int argc, char *argv[])
 		ret = 0;
 	} else if (!opts.mountpoint) {
 		fprintf(stderr, "usage: %s [options] MOUNTPOINT "
-			"[--report=FILE]\n", argv[0]);
-	} else if (absolute_report(&m) != 0) {
-		fprintf(stderr, "memfs: cannot resolve report path\n");
+			"[--report=FILE] [--store=FILE]\n", argv[0]);
+	} else if (absolute_path(&m.report) != 0 ||
+		   absolute_path(&m.store) != 0) {
+		fprintf(stderr, "memfs: cannot resolve report or store path\n");
+	} else if (load_store(&m) != 0) {
+		ret = 1;
 	} else {
 		ret = serve(&m, &args, &opts);
 	}
