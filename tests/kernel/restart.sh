@@ -19,6 +19,8 @@
 #     says no reference is outstanding.
 #  3. Without -o restart, a killed filesystem ends the mount: ENOTCONN at
 #     once (the unmount test covers the rest).
+#  4. A perfused that daemonized itself (started by perfuse) restarts a
+#     daemonizing filesystem and sees it exit at unmount.
 if [ "${PERFUSE_KERNEL_NS:-}" != 1 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "restart: needs root" >&2
@@ -151,6 +153,44 @@ pf_ok umount "$M"
     fail "a perfuse-restart directory was left in /tmp: $(ls -d /tmp/perfuse-restart-*)"
 
 # ---------------------------------------------------------------------------
+log "2. memfs --store -o restart, killed under kernel and API writers"
+M2=$T/mnt/mem
+STORE=$T/mem.store
+REP2=$T/mem.report
+mkdir -p "$M2"
+pf_ok mount -o restart -- "$MEMFS" "$M2" --store="$STORE" --report="$REP2" >"$T/mount2.out"
+ID2=$(mount_id "$M2")
+[ -n "$ID2" ] || fail "$M2 is not a kernel mount after perfuse mount"
+mkdir -p "$M2/a/b"
+rand_file "$T/payload" 30000
+cp "$T/payload" "$M2/a/b/static"
+dd if=/dev/null of="$M2/a/b/static" conv=notrunc,fsync oflag=append status=none  # memfs saves at fsync
+"$IOLOOP" write "$M2/a/b/klog" 5 >"$T/mkw" 2>"$T/mkw.err" & KW=$!
+"$IOLOOP" api-write "$PERFUSE_SOCKET" "$M2" a/alog 5 >"$T/maw" 2>"$T/maw.err" & AW=$!
+"$IOLOOP" read "$M2/a/b/static" 5 >/dev/null 2>"$T/mkr.err" & KR=$!
+BG_PIDS+=("$KW" "$AW" "$KR")
+sleep 2
+kill_fs "$M2"
+st=0; wait "$KW" || st=$?; check_errors "$T/mkw.err" "$st" "kernel writer (memfs)" 1
+st=0; wait "$AW" || st=$?; check_errors "$T/maw.err" "$st" "API writer (memfs)" 1
+st=0; wait "$KR" || st=$?; check_errors "$T/mkr.err" "$st" "kernel reader (memfs)"
+BG_PIDS=()
+# The files as the restarted memfs has them, read through the kernel mount.
+check_records "$T/mkw" "$M2/a/b/klog" "kernel writer (memfs)"
+pf_ok cat "$M2/a/alog" >"$T/alog.out"
+check_records "$T/maw" "$T/alog.out" "API writer (memfs)"
+cmp -s "$T/payload" "$M2/a/b/static" || fail "memfs: a file fsynced before the kill reads wrong"
+assert_eq "$ID2" "$(mount_id "$M2")" "the kernel mount of $M2 after the restart"
+pf_ok umount "$M2"
+# The report of the second memfs: perfused gave back every reference it
+# handed out, in the new server's ids.
+grep -q '^outstanding=0$' "$REP2" ||
+    fail "memfs after the restart: lookup references not forgotten: $(tr '\n' ' ' <"$REP2")"
+grep -q '^bad_forgets=0$' "$REP2" ||
+    fail "memfs after the restart: FORGETs of references it never gave: $(tr '\n' ' ' <"$REP2")"
+log "memfs report after the restart: $(tr '\n' ' ' <"$REP2")"
+
+# ---------------------------------------------------------------------------
 log "3. without -o restart: the killed filesystem ends the mount"
 M3=$T/mnt/norestart
 mkdir -p "$M3"
@@ -166,6 +206,33 @@ if out=$(cat <&7 2>&1); then
 fi
 exec 7<&-
 log "without -o restart: $out"
+
+# ---------------------------------------------------------------------------
+log "4. perfused started by perfuse (daemon mode): a daemonizing fs restarts and unmounts"
+# perfused is a child subreaper also when it daemonized itself, so that it
+# sees the daemon of a filesystem exit (it once did not: unmount then took
+# 15 s and SIGKILL).
+DSOCK=$T/daemon.sock
+M4=$T/mnt/daemon
+mkdir -p "$M4" "$T/src4"
+printf 'daemon mode\n' >"$T/src4/f"
+PERFUSED="$PERFUSED" "$PERFUSE" -S "$DSOCK" mount -o restart -- bindfs "$T/src4" "$M4" \
+    >"$T/mount4.out" 2>&1 || { show "perfuse mount" "$T/mount4.out"; fail "mount in daemon mode"; }
+DPID=$(awk -F '\t' -v t="$M4" '$1 == t { print $3 }' <<<"$("$PERFUSE" -S "$DSOCK" list)")
+kill -KILL "$DPID"
+n=100
+until [ "$(cat "$M4/f" 2>/dev/null)" = "daemon mode" ] &&
+    NEW=$(awk -F '\t' -v t="$M4" '$1 == t { print $3 }' <<<"$("$PERFUSE" -S "$DSOCK" list)") &&
+    [ -n "$NEW" ] && [ "$NEW" != "$DPID" ]; do
+	n=$((n - 1))
+	[ "$n" -gt 0 ] || fail "daemon mode: $M4 did not come back after killing $DPID"
+	sleep 0.1
+done
+"$PERFUSE" -S "$DSOCK" umount "$M4" || fail "daemon mode: perfuse umount failed"
+! grep -q 'did not exit .* after DESTROY' "$DSOCK.log" ||
+    fail "daemon mode: perfused did not see the filesystem exit: $(grep -m1 DESTROY "$DSOCK.log")"
+pid_alive "$NEW" && fail "daemon mode: bindfs (pid $NEW) still runs after perfuse umount"
+pkill -TERM -f "perfused.*$DSOCK" || true
 
 assert_perfused_alive
 log "restart: all checks passed"
