@@ -268,6 +268,7 @@ credit_fh(struct daemon *d, struct mount *m, struct conn *c, uint64_t nodeid,
 	}
 	s->v1 = nodeid;
 	s->v2 = rel;
+	s->v3++;  /* a server may give the same handle to several opens */
 }
 
 /* Take up to n references back from c; returns how many it held. */
@@ -341,10 +342,15 @@ mux_client_gone(struct daemon *d, struct conn *c)
 	if (m->state != M_READY && m->state != M_UNMOUNTING && m->state != M_RESTARTING)
 		return;
 	/* Handles first, as the kernel does: a handle may pin its node. */
-	for (i = 0; i < c->fhs.cap; i++)
-		if (c->fhs.slots[i].used)
+	for (i = 0; i < c->fhs.cap; i++) {
+		uint64_t r;
+
+		if (!c->fhs.slots[i].used)
+			continue;
+		for (r = 0; r < c->fhs.slots[i].v3 || r == 0; r++)
 			release_fh(d, m, c->fhs.slots[i].v1, c->fhs.slots[i].key,
 			    (uint32_t)c->fhs.slots[i].v2);
+	}
 	v = calloc(c->nodes.used + 1, sizeof(*v));
 	if (v == NULL)
 		return;
@@ -509,7 +515,10 @@ client_release(struct conn *c, const char *body)
 	s = map_get(&c->fhs, fh);
 	if (s == NULL)
 		return -EBADF;
-	map_del(&c->fhs, s);
+	if (s->v3 > 1)
+		s->v3--;  /* another open got the same handle */
+	else
+		map_del(&c->fhs, s);
 	return 0;
 }
 
@@ -1166,6 +1175,8 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 				rs_xlate_reply(m, p->opcode, buf + PF_OUT_HDR, n - PF_OUT_HDR);
 				rs_names_changed(m, p->opcode, p->nodeid, p->newdir, p->names,
 				    p->rename_flags);
+				if (p->opcode == FUSE_FSYNC)
+					rs_synced(m, p);
 			}
 			if (oh->error == 0)
 				account_reply(d, m, p, buf + PF_OUT_HDR, n - PF_OUT_HDR);
@@ -2371,6 +2382,16 @@ mux_restart_done(struct daemon *d, struct mount *m)
 
 	m->state = M_READY;
 	m->deadline = 0;
+	/*
+	 * The kernel's caches are of the old server: sizes, pages and names
+	 * it had not written out are gone.  The kernel asks again.
+	 */
+	if (m->kconn != NULL && m->kconn->state == CONN_FUSE) {
+		kernel_inval_inode(m->kconn, PF_ROOT_ID);
+		for (i = 0; i < m->kconn->nodes.cap; i++)
+			if (m->kconn->nodes.slots[i].used)
+				kernel_inval_inode(m->kconn, m->kconn->nodes.slots[i].key);
+	}
 	v = calloc(m->pending.used + 1, sizeof(*v));
 	if (v == NULL) {
 		mux_restart_failed(d, m);

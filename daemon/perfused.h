@@ -119,6 +119,7 @@ struct pend {
 	uint8_t retried;            /* sent again once already */
 	uint8_t rs_kind;            /* RS_LOOKUP, RS_OPEN: perfused's own, of a restart */
 	uint64_t rs_id;             /* the node or handle it brings back */
+	uint64_t fh, fh_seq;        /* FSYNC: its handle, and the writes it covers */
 };
 
 enum { RS_NONE, RS_INIT, RS_WALK, RS_OPEN };  /* restart phases */
@@ -131,7 +132,8 @@ struct restart {
 	char **argv_tmp;            /* argv with it (strings not owned) */
 	struct u64map paths;        /* node -> parent (v1), name (v2), references (v3) */
 	struct u64map byname;       /* hash of parent and name -> node (v1) */
-	struct u64map handles;      /* fh -> node (v1), open flags (v2), OPEN/OPENDIR (v3) */
+	struct u64map handles;      /* fh -> node (v1), open flags | RS_FH_DIR (v2), opens (v3) */
+	struct u64map dirty;        /* fh -> writes (v1), writes fsynced (v2), EIO owed (v3) */
 	int xlate;                  /* restarted once: ids are translated */
 	struct u64map n_c2s;        /* node -> server's (v1), server references (v2) */
 	struct u64map n_s2c;        /* server's node -> node (v1) */
@@ -253,6 +255,7 @@ uint64_t rs_forget(struct mount *m, uint64_t node, uint64_t n, uint64_t *srv);
 void rs_opened(struct mount *m, uint64_t fh, uint64_t node, uint32_t flags,
     uint32_t opcode);
 int rs_released(struct mount *m, uint64_t fh, uint64_t *srv);
+void rs_synced(struct mount *m, const struct pend *p);
 void rs_names_changed(struct mount *m, uint32_t opcode, uint64_t dir, uint64_t newdir,
     const char *names, uint32_t rename_flags);
 int rs_xlate_request(struct mount *m, char *buf, size_t len);

@@ -197,6 +197,7 @@ rs_free(struct mount *m)
 	map_free(&rs->paths);
 	map_free(&rs->byname);
 	map_free(&rs->handles);
+	map_free(&rs->dirty);
 	map_free(&rs->n_c2s);
 	map_free(&rs->n_s2c);
 	map_free(&rs->f_c2s);
@@ -280,6 +281,12 @@ rs_forget(struct mount *m, uint64_t node, uint64_t n, uint64_t *srv)
 	return send;
 }
 
+#define RS_FH_DIR (1ULL << 32)  /* handles: v2 bit of an OPENDIR handle */
+
+/*
+ * A handle handed out: a server may give the same value to several opens
+ * (memfs gives the open flags), so handles are counted like references.
+ */
 void
 rs_opened(struct mount *m, uint64_t fh, uint64_t node, uint32_t flags, uint32_t opcode)
 {
@@ -287,38 +294,58 @@ rs_opened(struct mount *m, uint64_t fh, uint64_t node, uint32_t flags, uint32_t 
 
 	if (s != NULL) {
 		s->v1 = node;
-		s->v2 = flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC);
-		s->v3 = opcode == FUSE_OPENDIR ? FUSE_OPENDIR : FUSE_OPEN;
+		s->v2 = (flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC)) |
+		    (opcode == FUSE_OPENDIR ? RS_FH_DIR : 0);
+		s->v3++;
 	}
 }
 
 /*
- * A handle is released: its server handle in *srv.  Returns 0 when the
- * server never opened it (lost in a restart), 1 otherwise.
+ * A client releases a handle.  Returns 1 when the server is to be told,
+ * with its handle in *srv; 0 when it has nothing to release (the handle
+ * was lost in a restart, or the restarted server opened it once for
+ * several of the clients' opens and one of those is still open).
  */
 int
 rs_released(struct mount *m, uint64_t fh, uint64_t *srv)
 {
 	struct restart *rs = m->rs;
-	struct u64slot *s = map_get(&rs->handles, fh);
+	struct u64slot *s = map_get(&rs->handles, fh), *x, *y;
+	uint64_t left = 0;
 
-	if (s != NULL)
+	if (s != NULL && s->v3 > 1)
+		left = --s->v3;
+	else if (s != NULL)
 		map_del(&rs->handles, s);
+	if (left == 0 && (x = map_get(&rs->dirty, fh)) != NULL)
+		map_del(&rs->dirty, x);
 	*srv = fh;
 	if (!rs->xlate)
 		return 1;
-	s = map_get(&rs->f_c2s, fh);
-	if (s == NULL)
+	x = map_get(&rs->f_c2s, fh);
+	if (x == NULL)
 		return 0;
-	*srv = s->v1;
-	{
-		struct u64slot *y = map_get(&rs->f_s2c, s->v1);
-
+	*srv = x->v1;
+	if (x->v2 <= left)
+		return 0;
+	x->v2--;
+	if (left == 0) {
+		y = map_get(&rs->f_s2c, x->v1);
 		if (y != NULL && y->v1 == fh)
 			map_del(&rs->f_s2c, y);
 		map_del(&rs->f_c2s, map_get(&rs->f_c2s, fh));
 	}
 	return 1;
+}
+
+/* An FSYNC succeeded: what was written before it is safe. */
+void
+rs_synced(struct mount *m, const struct pend *p)
+{
+	struct u64slot *w = map_get(&m->rs->dirty, p->fh);
+
+	if (w != NULL && p->opcode == FUSE_FSYNC && w->v2 < p->fh_seq)
+		w->v2 = p->fh_seq;
 }
 
 /* A successful change of names (names: the request's, NUL-separated). */
@@ -533,6 +560,8 @@ rs_xlate_reply(struct mount *m, uint32_t opcode, char *pl, size_t len)
 	if ((op->flags & PF_OPF_OPENFH) && len >= at + 8) {
 		memcpy(&sid, pl + at, sizeof(sid));
 		cid = s2c(rs, &rs->f_c2s, &rs->f_s2c, sid);
+		if ((s = map_get(&rs->f_c2s, cid)) != NULL)
+			s->v2++;  /* one more for the server to be told of */
 		memcpy(pl + at, &cid, sizeof(cid));
 	}
 	if (opcode == FUSE_READDIRPLUS) {
@@ -590,8 +619,12 @@ retry_safe(uint32_t opcode, const struct pend *p)
 	case FUSE_LOOKUP: case FUSE_GETATTR: case FUSE_READ: case FUSE_READDIR:
 	case FUSE_READDIRPLUS: case FUSE_READLINK: case FUSE_STATFS: case FUSE_GETXATTR:
 	case FUSE_LISTXATTR: case FUSE_ACCESS: case FUSE_OPENDIR: case FUSE_LSEEK:
-	case FUSE_FLUSH: case FUSE_FSYNC: case FUSE_FSYNCDIR: case FUSE_GETLK:
+	case FUSE_GETLK:
 		return 1;
+	/*
+	 * Not FSYNC nor FLUSH: the new server may have lost what the old one
+	 * had not written out; "done" from it would be a lie.
+	 */
 	case FUSE_OPEN:
 		return !(p->oflags & (O_TRUNC | O_CREAT));
 	default:
@@ -608,6 +641,47 @@ retry_safe(uint32_t opcode, const struct pend *p)
 int
 rs_outgoing(struct mount *m, struct pend *p, char *buf, size_t len)
 {
+	const char *b = buf + PF_IN_HDR;
+	size_t blen = len - PF_IN_HDR;
+	uint64_t fh;
+	uint32_t valid;
+	struct u64slot *w;
+
+	/*
+	 * What was written through a handle and not fsynced may be lost in a
+	 * crash: the next FSYNC or FLUSH of that handle after a restart says
+	 * EIO, once, as Linux reports a writeback error to fsync.
+	 */
+	switch (p->opcode) {
+	case FUSE_WRITE: case FUSE_FALLOCATE:
+		if (blen >= 8 && (memcpy(&fh, b, 8), (w = map_put(&m->rs->dirty, fh)) != NULL))
+			w->v1++;
+		break;
+	case FUSE_COPY_FILE_RANGE:
+		if (blen >= 32 && (memcpy(&fh, b + 24, 8),
+		    (w = map_put(&m->rs->dirty, fh)) != NULL))
+			w->v1++;
+		break;
+	case FUSE_SETATTR:
+		memcpy(&valid, b, sizeof(valid));
+		if (blen >= 16 && (valid & FATTR_FH) && (valid & FATTR_SIZE) &&
+		    (memcpy(&fh, b + 8, 8), (w = map_put(&m->rs->dirty, fh)) != NULL))
+			w->v1++;
+		break;
+	case FUSE_FSYNC: case FUSE_FLUSH:
+		memcpy(&fh, b, 8);
+		w = map_get(&m->rs->dirty, fh);
+		if (w != NULL && w->v3) {
+			w->v3 = 0;
+			w->v2 = w->v1;
+			return -EIO;
+		}
+		p->fh = fh;
+		p->fh_seq = w != NULL ? w->v1 : 0;
+		break;
+	default:
+		break;
+	}
 	if (m->state == M_RESTARTING || retry_safe(p->opcode, p)) {
 		p->msg = malloc(len);
 		if (p->msg == NULL) {
@@ -715,6 +789,9 @@ rs_crashed(struct daemon *d, struct mount *m, const char *why)
 	rs->xlate = 1;
 	rs->outstanding = 0;
 	rs->old_p = m->p;
+	for (i = 0; i < rs->dirty.cap; i++)
+		if (rs->dirty.slots[i].used && rs->dirty.slots[i].v1 != rs->dirty.slots[i].v2)
+			rs->dirty.slots[i].v3 = 1;  /* unsynced writes may be lost */
 	m->state = M_RESTARTING;
 	rs->phase = RS_INIT;
 	/*
@@ -893,8 +970,8 @@ rs_next(struct daemon *d, struct mount *m)
 				}
 				memset(&in, 0, sizeof(in));
 				in.flags = (uint32_t)s->v2;
-				rs_send(d, m, (uint32_t)s->v3, sn, &in, sizeof(in), NULL, 0,
-				    RS_OPEN, s->key);
+				rs_send(d, m, (s->v2 & RS_FH_DIR) ? FUSE_OPENDIR : FUSE_OPEN, sn,
+				    &in, sizeof(in), NULL, 0, RS_OPEN, s->key);
 				if (m->state != M_RESTARTING)
 					return;
 			}
@@ -957,6 +1034,7 @@ rs_reply(struct daemon *d, struct mount *m, struct pend *p, int32_t error,
 				y->v1 = p->rs_id;
 				s = map_get(&rs->f_c2s, p->rs_id);
 				s->v1 = sid;
+				s->v2 = 1;  /* one open, for all the clients' of that handle */
 				rs->fhs_back++;
 			}
 		} else {

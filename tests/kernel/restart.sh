@@ -128,9 +128,9 @@ sleep 1.5
 kill_fs "$M"
 sleep 1.5
 kill_fs "$M"
-st=0; wait "$KW" || st=$?; check_errors "$T/kw.err" "$st" "kernel writer" 2
+st=0; wait "$KW" || st=$?; check_errors "$T/kw.err" "$st" "kernel writer" 4
 st=0; wait "$KR" || st=$?; check_errors "$T/kr.err" "$st" "kernel reader"
-st=0; wait "$AW" || st=$?; check_errors "$T/aw.err" "$st" "API writer" 2
+st=0; wait "$AW" || st=$?; check_errors "$T/aw.err" "$st" "API writer" 4
 st=0; wait "$AR" || st=$?; check_errors "$T/ar.err" "$st" "API reader"
 check_records "$T/kw" "$SRC/deep/er/klog" "kernel writer (bindfs)"
 check_records "$T/aw" "$SRC/deep/er/alog" "API writer (bindfs)"
@@ -164,22 +164,29 @@ ID2=$(mount_id "$M2")
 mkdir -p "$M2/a/b"
 rand_file "$T/payload" 30000
 cp "$T/payload" "$M2/a/b/static"
-dd if=/dev/null of="$M2/a/b/static" conv=notrunc,fsync oflag=append status=none  # memfs saves at fsync
+# A file held open through the kernel, then renamed through the API: the
+# restart finds it under its new name.
+exec 8<"$M2/a/b/static"
+pf_ok mv "$M2/a/b/static" "$M2/a/moved"
+dd if=/dev/null of="$M2/a/moved" conv=notrunc,fsync oflag=append status=none  # memfs saves at fsync
 "$IOLOOP" write "$M2/a/b/klog" 5 >"$T/mkw" 2>"$T/mkw.err" & KW=$!
 "$IOLOOP" api-write "$PERFUSE_SOCKET" "$M2" a/alog 5 >"$T/maw" 2>"$T/maw.err" & AW=$!
-"$IOLOOP" read "$M2/a/b/static" 5 >/dev/null 2>"$T/mkr.err" & KR=$!
+"$IOLOOP" read "$M2/a/moved" 5 >/dev/null 2>"$T/mkr.err" & KR=$!
 BG_PIDS+=("$KW" "$AW" "$KR")
 sleep 2
 kill_fs "$M2"
-st=0; wait "$KW" || st=$?; check_errors "$T/mkw.err" "$st" "kernel writer (memfs)" 1
-st=0; wait "$AW" || st=$?; check_errors "$T/maw.err" "$st" "API writer (memfs)" 1
+st=0; wait "$KW" || st=$?; check_errors "$T/mkw.err" "$st" "kernel writer (memfs)" 2
+st=0; wait "$AW" || st=$?; check_errors "$T/maw.err" "$st" "API writer (memfs)" 2
 st=0; wait "$KR" || st=$?; check_errors "$T/mkr.err" "$st" "kernel reader (memfs)"
 BG_PIDS=()
 # The files as the restarted memfs has them, read through the kernel mount.
 check_records "$T/mkw" "$M2/a/b/klog" "kernel writer (memfs)"
 pf_ok cat "$M2/a/alog" >"$T/alog.out"
 check_records "$T/maw" "$T/alog.out" "API writer (memfs)"
-cmp -s "$T/payload" "$M2/a/b/static" || fail "memfs: a file fsynced before the kill reads wrong"
+cmp -s "$T/payload" "$M2/a/moved" || fail "memfs: a file fsynced before the kill reads wrong"
+cmp "$T/payload" - <&8 >&2 ||
+    fail "memfs: a descriptor opened before a rename and the kill reads wrong after them"
+exec 8<&-
 assert_eq "$ID2" "$(mount_id "$M2")" "the kernel mount of $M2 after the restart"
 pf_ok umount "$M2"
 # The report of the second memfs: perfused gave back every reference it
