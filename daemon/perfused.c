@@ -331,6 +331,19 @@ ctl_attach(struct daemon *d, struct conn *c, const char *target)
 
 	if (m == NULL)
 		return;
+	/*
+	 * default_permissions asks the kernel to check the mode bits, and
+	 * the filesystem relies on it: perfused does not check them for its
+	 * own clients, so other users may use such a mount only through the
+	 * kernel mount, where the kernel does.
+	 */
+	if ((m->kflags & KOPT_DEFAULT_PERMISSIONS) && !may_unmount(c, m)) {
+		const char *msg[1] = { "the mount has default_permissions, which only "
+		    "its kernel mount enforces for other users" };
+
+		ctl_reply(d, c, PF_CTL_REPLY, -EACCES, msg, 1);
+		return;
+	}
 	if (m->state != M_READY) {
 		const char *msg[1] = { "the mount is being unmounted" };
 
@@ -352,6 +365,13 @@ ctl_trace(struct daemon *d, struct conn *c, const char **strs, int n)
 
 	if (m == NULL)
 		return;
+	/* A trace shows every client's requests and data: the owner's and root's. */
+	if (!may_unmount(c, m)) {
+		const char *msg[1] = { "only the owner of the mount and root may trace it" };
+
+		ctl_reply(d, c, PF_CTL_REPLY, -EPERM, msg, 1);
+		return;
+	}
 	if (ctl_reply(d, c, PF_CTL_REPLY, 0, ok, 1) != 0)
 		return;
 	c->state = CONN_TRACE;
@@ -715,6 +735,12 @@ make_sockdir(const char *sockpath)
 	/* A user's directory is private; root's serves every user. */
 	if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "perfused: %s: %s\n", dir, strerror(errno));
+		free(dir);
+		return -1;
+	}
+	if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)) {
+		fprintf(stderr, "perfused: %s: is a symbolic link; the socket's "
+		    "directory must be a real directory (refusing to follow it)\n", dir);
 		free(dir);
 		return -1;
 	}
