@@ -219,6 +219,40 @@ int pp_conn(const char *target, perfuse_conn **out)
 	return 0;
 }
 
+/*
+ * perfused lists only the mounts the caller may use.  A path under none
+ * of them may still be under another user's: perfused says so (EACCES)
+ * when asked for each of its directories, deepest first, which is only
+ * done on this error path.
+ */
+static int unlisted_mount(const char *abs)
+{
+	char *dir = strdup(abs), *slash;
+	int rc = PP_NOMOUNT;
+
+	if (!dir)
+		return PP_NOMOUNT;
+	for (;;) {
+		perfuse_conn *c;
+		int err = perfuse_connect(cli_sock, dir[0] ? dir : "/", &c);
+
+		if (err == 0)
+			perfuse_disconnect(c);
+		if (err == -EACCES) {
+			rc = -EACCES;
+			break;
+		}
+		if (err == -ECONNREFUSED || !dir[0])
+			break;
+		slash = strrchr(dir, '/');
+		if (!slash)
+			break;
+		*slash = '\0';
+	}
+	free(dir);
+	return rc;
+}
+
 /* Fill p's mount fields from p->abs (which p owns). */
 static int map_abs(struct ppath *p)
 {
@@ -227,6 +261,8 @@ static int map_abs(struct ppath *p)
 	int rc;
 
 	m = find_mount(p->abs, &rc);
+	if (!m && rc == PP_NOMOUNT)
+		rc = unlisted_mount(p->abs);
 	if (!m)
 		return rc;
 	len = prefix_len(m->target, p->abs);

@@ -2149,6 +2149,48 @@ signal_fs(struct mount *m, int sig)
 }
 
 /*
+ * Requests that timed out while still queued for a server that stopped
+ * reading never reach it: their client heard ETIMEDOUT, so the server
+ * must not act on them later, and dropping them is what lets a throttled
+ * mount take requests again (perfused(8), LIMITS).  A send on a
+ * SOCK_SEQPACKET socket is all or nothing: no message in the queue was
+ * partly sent.  FORGETs, INTERRUPTs and NOTIFY_REPLYs have no pending
+ * entry of their own opcode and stay.
+ */
+static void
+drop_expired_queued(struct daemon *d, struct mount *m)
+{
+	struct outmsg **pp = &m->out.head, *o, *prev = NULL;
+
+	while ((o = *pp) != NULL) {
+		struct fuse_in_header h;
+		struct u64slot *s = NULL;
+		struct pend *p = NULL;
+
+		if (o->len >= sizeof(h)) {
+			memcpy(&h, o->data, sizeof(h));
+			s = (h.unique & 1) ? NULL : map_get(&m->pending, h.unique);
+		}
+		if (s != NULL)
+			p = (struct pend *)(uintptr_t)s->v1;
+		if (p == NULL || !p->timed_out || p->opcode != h.opcode) {
+			prev = o;
+			pp = &o->next;
+			continue;
+		}
+		*pp = o->next;
+		if (m->out.tail == o)
+			m->out.tail = prev;
+		m->out.bytes -= o->len;
+		map_del(&m->pending, s);
+		pend_free(p);
+		free(o);
+	}
+	if (m->out.head == NULL && m->ep.fd >= 0)
+		ep_watch(d, &m->ep, EPOLLIN);
+}
+
+/*
  * Requests the server has not answered in time: the client hears
  * ETIMEDOUT (the kernel, which knows no such error for a file, EIO).  The
  * request stays known so that a late reply is recognised and dropped.
@@ -2190,6 +2232,8 @@ expire_requests(struct daemon *d, struct mount *m, time_t now)
 		p->c = NULL;
 	}
 	free(late);
+	if (n > 0 && m->out.head != NULL)
+		drop_expired_queued(d, m);
 }
 
 void

@@ -331,6 +331,19 @@ ctl_attach(struct daemon *d, struct conn *c, const char *target)
 
 	if (m == NULL)
 		return;
+	/*
+	 * default_permissions asks the kernel to check the mode bits, and
+	 * the filesystem relies on it: perfused does not check them for its
+	 * own clients, so other users may use such a mount only through the
+	 * kernel mount, where the kernel does.
+	 */
+	if ((m->kflags & KOPT_DEFAULT_PERMISSIONS) && !may_unmount(c, m)) {
+		const char *msg[1] = { "the mount has default_permissions, which only "
+		    "its kernel mount enforces for other users" };
+
+		ctl_reply(d, c, PF_CTL_REPLY, -EACCES, msg, 1);
+		return;
+	}
 	if (m->state != M_READY && m->state != M_RESTARTING) {
 		const char *msg[1] = { "the mount is being unmounted" };
 
@@ -352,6 +365,13 @@ ctl_trace(struct daemon *d, struct conn *c, const char **strs, int n)
 
 	if (m == NULL)
 		return;
+	/* A trace shows every client's requests and data: the owner's and root's. */
+	if (!may_unmount(c, m)) {
+		const char *msg[1] = { "only the owner of the mount and root may trace it" };
+
+		ctl_reply(d, c, PF_CTL_REPLY, -EPERM, msg, 1);
+		return;
+	}
 	if (ctl_reply(d, c, PF_CTL_REPLY, 0, ok, 1) != 0)
 		return;
 	c->state = CONN_TRACE;
@@ -477,6 +497,73 @@ ctl_message(struct daemon *d, struct conn *c, const char *buf, size_t len)
 	free(strs);
 }
 
+/* ------------------------------------------------------------------ */
+/* Back pressure (the limits are in perfused.h).                         */
+
+/*
+ * Whether perfused reads no request from c for now: its mount's server is
+ * behind (and the mount becomes throttled here, before the message that
+ * would add to it is read), or c itself left its replies unread.  Only
+ * FUSE traffic is held back; control requests are few and small.
+ */
+static int
+conn_paused(struct daemon *d, struct conn *c)
+{
+	struct mount *m = c->m;
+
+	if (c->state != CONN_FUSE_INIT && c->state != CONN_FUSE)
+		return 0;
+	if (c->out.bytes > CONN_QUEUE_PAUSE)
+		return 1;
+	if (m == NULL)
+		return 0;
+	if (!m->throttled && (m->out.bytes > MOUNT_QUEUE_HIGH ||
+	    m->pending.used >= MOUNT_PENDING_HIGH)) {
+		m->throttled = 1;
+		pf_warn_ratelimit(&m->warned, 10, "%s: the filesystem is behind (%zu "
+		    "bytes queued, %zu requests unanswered); its clients wait",
+		    m->target, m->out.bytes, m->pending.used);
+	}
+	if (m->throttled)
+		dbg(d, DBG_OPS, "%s: client pid %d paused", m->target, (int)c->pid);
+	return m->throttled;
+}
+
+/*
+ * Watch c for what it may do now.  A paused client is still watched for
+ * EPOLLRDHUP (and epoll always reports EPOLLHUP and EPOLLERR): its going
+ * away must free what it holds even while nothing of it is read, and a
+ * non-zero mask is what keeps it registered for ep_watch.
+ */
+static void
+conn_rewatch(struct daemon *d, struct conn *c)
+{
+	uint32_t ev = c->out.head != NULL ? EPOLLOUT : 0;
+
+	ev |= conn_paused(d, c) ? EPOLLRDHUP : EPOLLIN;
+	ep_watch(d, &c->ep, ev);
+}
+
+/* After each round: mounts whose server caught up take requests again. */
+void
+mount_resume(struct daemon *d)
+{
+	struct mount *m;
+	struct conn *c;
+
+	for (m = d->mounts; m != NULL; m = m->next) {
+		if (!m->throttled || m->out.bytes > MOUNT_QUEUE_LOW ||
+		    m->pending.used > MOUNT_PENDING_LOW)
+			continue;
+		m->throttled = 0;
+		dbg(d, DBG_OPS, "%s: the filesystem caught up; clients read again",
+		    m->target);
+		for (c = d->conns; c != NULL; c = c->next)
+			if (c->m == m && !c->dead)
+				conn_rewatch(d, c);
+	}
+}
+
 static void
 conn_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 {
@@ -489,8 +576,24 @@ conn_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 		conn_close(d, c);
 		return;
 	}
-	while ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && budget-- > 0) {
-		ssize_t n = ep->dev ? read(ep->fd, d->rbuf, RBUF_SIZE) :
+	if (events & EPOLLOUT)
+		conn_rewatch(d, c);  /* its replies went out: it may send again */
+	while ((events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && budget-- > 0) {
+		ssize_t n;
+
+		if (conn_paused(d, c)) {
+			/*
+			 * Gone while paused: what it still had queued could
+			 * not be answered anyway (the kernel's EPOLLERR is
+			 * its unmount).
+			 */
+			if (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+				conn_close(d, c);
+			else
+				conn_rewatch(d, c);
+			return;
+		}
+		n = ep->dev ? read(ep->fd, d->rbuf, RBUF_SIZE) :
 		    recv(ep->fd, d->rbuf, RBUF_SIZE, MSG_TRUNC | MSG_DONTWAIT);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -633,6 +736,12 @@ make_sockdir(const char *sockpath)
 	/* A user's directory is private; root's serves every user. */
 	if (mkdir(dir, geteuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "perfused: %s: %s\n", dir, strerror(errno));
+		free(dir);
+		return -1;
+	}
+	if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)) {
+		fprintf(stderr, "perfused: %s: is a symbolic link; the socket's "
+		    "directory must be a real directory (refusing to follow it)\n", dir);
 		free(dir);
 		return -1;
 	}
@@ -916,6 +1025,7 @@ run(struct daemon *d)
 			ep->handler(d, ep, evs[i].events);
 		}
 		mount_tick(d, time(NULL));
+		mount_resume(d);
 		bury(d);
 	}
 }

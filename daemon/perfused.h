@@ -29,6 +29,20 @@
 #define RBUF_SIZE (4u * 1024 * 1024)
 /* Bytes queued towards one peer before it counts as stuck. */
 #define OUTQ_MAX (64u * 1024 * 1024)
+/*
+ * Back pressure (perfused(8), LIMITS).  While more than MOUNT_QUEUE_HIGH
+ * bytes wait to be sent to a mount's server, or MOUNT_PENDING_HIGH of its
+ * requests (timed-out ones included: their reply may still come) await an
+ * answer, perfused reads no request from any client of that mount, the
+ * kernel's /dev/fuse included, until both are back under the low marks.
+ * The clients and the kernel wait; nothing else does.
+ */
+#define MOUNT_QUEUE_HIGH (8u * 1024 * 1024)
+#define MOUNT_QUEUE_LOW (2u * 1024 * 1024)
+#define MOUNT_PENDING_HIGH 4096u
+#define MOUNT_PENDING_LOW 3072u
+/* A client that left this many reply bytes unread sends nothing more. */
+#define CONN_QUEUE_PAUSE (4u * 1024 * 1024)
 /* Filesystem stderr kept for a failed mount. */
 #define ERRBUF_SIZE (16 * 1024)
 
@@ -177,6 +191,7 @@ struct mount {
 	int exited;                 /* our child was reaped */
 	int exit_status;
 	struct conn *kconn;         /* the kernel front-end, if mounted */
+	int throttled;              /* over the high marks: clients not read */
 	unsigned ntracers;          /* CONN_TRACE connections watching it */
 	struct ring_ent {           /* the last requests, for SIGUSR1 */
 		uint64_t start_ns, unique, nodeid;
@@ -279,6 +294,7 @@ int send_or_queue(struct daemon *d, struct endpoint *ep, struct outq *q,
 int ctl_reply(struct daemon *d, struct conn *c, uint32_t type, int32_t error,
     const char *const *strs, uint32_t n);
 void conn_close(struct daemon *d, struct conn *c);
+void mount_resume(struct daemon *d);
 
 struct conn *conn_add(struct daemon *d, int fd, int kernel);
 

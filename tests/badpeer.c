@@ -17,11 +17,25 @@
  *       Attaches to TARGET through perfused at SOCKET, performs INIT, then
  *       sends a truncated 10-byte FUSE message.  perfused must close the
  *       connection (we see EOF) and keep serving.  Exit 0 when it did.
+ *
+ *   badpeer flood SOCKET TARGET CONNS SECONDS write|getattr [deaf] [max=N]
+ *       A client that floods: CONNS connections attached to TARGET, each
+ *       sending requests as fast as perfused takes them, without waiting
+ *       for answers, for SECONDS: WRITEs of max_write bytes (at most 1 MiB)
+ *       to the root's node, or GETATTRs of the root; at most N requests a
+ *       connection with max=N.  Replies are read as they come, and for
+ *       SECONDS more at the end, unless "deaf" (never read).  Prints one
+ *       line: "sent=N replies=N ok=N eagain=N etimedout=N enotconn=N
+ *       other=N closed=N" (closed: connections perfused hung up on).  Exit
+ *       status 0 unless something could not be set up.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -29,6 +43,7 @@
 
 #include "ctl.h"
 #include "frame.h"
+#include "sock.h"
 
 static int
 die(const char *what)
@@ -84,6 +99,8 @@ static const char *const cases[] = {
 	"readdir-stuck",  /* directory entries whose offsets never move on */
 	"notify-kernel",  /* not hostile: file "f" grows at each lookup of "bump" and
 	                     the server says so with INVAL_INODE (attributes cached 1 h) */
+	"stuck",          /* answers INIT (max_write 1 MiB), then never reads again */
+	"mute",           /* reads everything, answers only INIT and DESTROY */
 	"minor99",        /* claims FUSE 7.99 */
 	"major6",         /* claims FUSE 6.x */
 	NULL
@@ -110,6 +127,12 @@ init_reply(int fd, const char *c, uint64_t unique)
 	o.minor = strcmp(c, "minor99") == 0 ? 99 : 31;
 	o.max_write = 65536;
 	o.max_readahead = 65536;
+	if (strcmp(c, "stuck") == 0) {
+		/* The largest requests there are, to fill perfused's queue. */
+		o.flags = FUSE_BIG_WRITES | FUSE_MAX_PAGES;
+		o.max_pages = 256;
+		o.max_write = 1 << 20;
+	}
 	reply(fd, unique, 0, &o, sizeof(o), 0);
 }
 
@@ -278,6 +301,13 @@ server(const char *c, const char *mp)
 			return 0;
 		} else if (h.opcode == FUSE_INIT) {
 			init_reply(fd, c, h.unique);
+			if (strcmp(c, "stuck") == 0)
+				for (;;)
+					pause();  /* until perfused's SIGTERM at unmount */
+		} else if (h.opcode == FUSE_DESTROY) {
+			reply(fd, h.unique, 0, NULL, 0, 0);
+		} else if (strcmp(c, "mute") == 0) {
+			continue;
 		} else if (h.opcode == FUSE_GETATTR) {
 			struct fuse_attr_out o;
 
@@ -294,8 +324,6 @@ server(const char *c, const char *mp)
 				return 3;
 		} else if (h.opcode == FUSE_READDIR) {
 			readdir_reply(fd, c, &h, buf + sizeof(h));
-		} else if (h.opcode == FUSE_DESTROY) {
-			reply(fd, h.unique, 0, NULL, 0, 0);
 		} else if (h.opcode == FUSE_FORGET || h.opcode == FUSE_BATCH_FORGET) {
 			if (strcmp(c, "forget-reply") == 0)
 				reply(fd, h.unique, 0, NULL, 0, 0);
@@ -388,6 +416,220 @@ client(const char *sock, const char *target)
 	return 0;
 }
 
+/* Attach to target and perform INIT; the socket, or -1.  *max_write. */
+static int
+attach_init(const char *sock, const char *target, uint32_t *max_write)
+{
+	const char *strs[1] = { target };
+	struct sockaddr_un sa;
+	struct fuse_in_header h;
+	struct fuse_init_in in;
+	struct fuse_init_out out;
+	static char buf[PF_CTL_MAX];
+	struct pf_ctl_hdr ch;
+	const char *rs[4];
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ssize_t n;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		die(sock);
+		goto fail;
+	}
+	if (pf_ctl_send(fd, PF_CTL_ATTACH, 0, strs, 1) < 0 ||
+	    pf_ctl_recv(fd, buf, &ch, rs, 4) < 0 || ch.error != 0) {
+		fprintf(stderr, "badpeer: attach to %s failed (%s)\n", target,
+		    strerror(-ch.error));
+		goto fail;
+	}
+	memset(&h, 0, sizeof(h));
+	memset(&in, 0, sizeof(in));
+	h.len = sizeof(h) + sizeof(in);
+	h.opcode = FUSE_INIT;
+	h.unique = 2;
+	in.major = 7;
+	in.minor = 38;
+	in.max_readahead = 1 << 20;
+	in.flags = FUSE_BIG_WRITES | FUSE_MAX_PAGES | FUSE_ASYNC_READ;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), &in, sizeof(in));
+	if (send(fd, buf, h.len, 0) < 0 || (n = recv(fd, buf, sizeof(buf), 0)) <
+	    (ssize_t)(sizeof(struct fuse_out_header) + 24)) {
+		die("INIT");
+		goto fail;
+	}
+	memset(&out, 0, sizeof(out));
+	memcpy(&out, buf + sizeof(struct fuse_out_header),
+	    (size_t)n - sizeof(struct fuse_out_header) < sizeof(out) ?
+	    (size_t)n - sizeof(struct fuse_out_header) : sizeof(out));
+	*max_write = out.max_write;
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct flood_stats {
+	unsigned long sent, replies, ok, eagain, etimedout, enotconn, other, closed;
+};
+
+/* Read what replies there are on fd; -1 when perfused hung up. */
+static int
+flood_read(int fd, char *buf, size_t size, struct flood_stats *st)
+{
+	for (;;) {
+		struct fuse_out_header oh;
+		ssize_t n = recv(fd, buf, size, MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		if (n <= 0)
+			return -1;
+		if ((size_t)n < sizeof(oh))
+			continue;
+		memcpy(&oh, buf, sizeof(oh));
+		st->replies++;
+		if (oh.error == 0)
+			st->ok++;
+		else if (oh.error == -EAGAIN)
+			st->eagain++;
+		else if (oh.error == -ETIMEDOUT)
+			st->etimedout++;
+		else if (oh.error == -ENOTCONN)
+			st->enotconn++;
+		else
+			st->other++;
+	}
+}
+
+static int
+flood(const char *sock, const char *target, int nconn, double secs, const char *op,
+    int deaf, unsigned long max)
+{
+	static char req[(1 << 20) + 4096], rbuf[(1 << 20) + 4096];
+	struct flood_stats st = { 0, 0, 0, 0, 0, 0, 0, 0 };
+	struct pollfd *pfd = calloc((size_t)nconn, sizeof(*pfd));
+	unsigned long *count = calloc((size_t)nconn, sizeof(*count));
+	uint64_t *unique = calloc((size_t)nconn, sizeof(*unique));
+	struct fuse_in_header h;
+	uint32_t max_write = 0, wlen;
+	size_t len;
+	double end, stop;
+	int i, live = nconn;
+
+	if (pfd == NULL || count == NULL || unique == NULL)
+		return die("calloc");
+	for (i = 0; i < nconn; i++) {
+		pfd[i].fd = attach_init(sock, target, &max_write);
+		if (pfd[i].fd < 0)
+			return 1;
+		/* Room for a whole 1 MiB WRITE: SEQPACKET sends it in one piece. */
+		pf_sock_setbuf(pfd[i].fd, 2u << 20);
+		fcntl(pfd[i].fd, F_SETFL, O_NONBLOCK);
+		unique[i] = 4;
+	}
+	memset(&h, 0, sizeof(h));
+	h.nodeid = 1;
+	h.uid = getuid();
+	h.gid = getgid();
+	h.pid = (uint32_t)getpid();
+	if (strcmp(op, "write") == 0) {
+		struct fuse_write_in w;
+
+		wlen = max_write < (1u << 20) ? max_write : 1u << 20;
+		memset(&w, 0, sizeof(w));
+		w.size = wlen;
+		h.opcode = FUSE_WRITE;
+		len = sizeof(h) + sizeof(w) + wlen;
+		memcpy(req + sizeof(h), &w, sizeof(w));
+		memset(req + sizeof(h) + sizeof(w), 'w', wlen);
+	} else if (strcmp(op, "getattr") == 0) {
+		struct fuse_getattr_in g;
+
+		memset(&g, 0, sizeof(g));
+		h.opcode = FUSE_GETATTR;
+		len = sizeof(h) + sizeof(g);
+		memcpy(req + sizeof(h), &g, sizeof(g));
+	} else {
+		fprintf(stderr, "badpeer: flood: unknown request '%s'\n", op);
+		return 2;
+	}
+	h.len = (uint32_t)len;
+	end = now_s() + secs;
+	while (live > 0 && now_s() < end) {
+		for (i = 0; i < nconn; i++) {
+			pfd[i].events = (short)((deaf ? 0 : POLLIN) |
+			    (max == 0 || count[i] < max ? POLLOUT : 0));
+			if (pfd[i].fd < 0)
+				pfd[i].events = 0;
+		}
+		if (poll(pfd, (nfds_t)nconn, 100) < 0 && errno != EINTR)
+			return die("poll");
+		for (i = 0; i < nconn; i++) {
+			if (pfd[i].fd < 0)
+				continue;
+			if ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+			    (deaf ? recv(pfd[i].fd, rbuf, 1, MSG_PEEK | MSG_DONTWAIT) == 0 :
+			    flood_read(pfd[i].fd, rbuf, sizeof(rbuf), &st) < 0)) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+				st.closed++;
+				live--;
+				continue;
+			}
+			if (!(pfd[i].revents & POLLOUT))
+				continue;
+			h.unique = unique[i];
+			memcpy(req, &h, sizeof(h));
+			if (send(pfd[i].fd, req, len, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+			    (ssize_t)len) {
+				unique[i] += 2;
+				count[i]++;
+				st.sent++;
+			}
+		}
+	}
+	/* What is still owed comes now, or times out in perfused meanwhile. */
+	stop = now_s() + (deaf ? 0 : secs);
+	while (!deaf && live > 0 && st.replies < st.sent && now_s() < stop) {
+		for (i = 0; i < nconn; i++)
+			pfd[i].events = pfd[i].fd >= 0 ? POLLIN : 0;
+		if (poll(pfd, (nfds_t)nconn, 100) < 0 && errno != EINTR)
+			return die("poll");
+		for (i = 0; i < nconn; i++) {
+			if (pfd[i].fd >= 0 && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+			    flood_read(pfd[i].fd, rbuf, sizeof(rbuf), &st) < 0) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+				st.closed++;
+				live--;
+			}
+		}
+	}
+	printf("sent=%lu replies=%lu ok=%lu eagain=%lu etimedout=%lu enotconn=%lu "
+	    "other=%lu closed=%lu\n", st.sent, st.replies, st.ok, st.eagain,
+	    st.etimedout, st.enotconn, st.other, st.closed);
+	for (i = 0; i < nconn; i++)
+		if (pfd[i].fd >= 0)
+			close(pfd[i].fd);
+	free(pfd);
+	free(count);
+	free(unique);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -397,8 +639,26 @@ main(int argc, char **argv)
 		return server(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "client") == 0)
 		return client(argv[2], argv[3]);
+	if (argc >= 7 && argc <= 9 && strcmp(argv[1], "flood") == 0) {
+		unsigned long max = 0;
+		int deaf = 0, i;
+
+		for (i = 7; i < argc; i++) {
+			if (strcmp(argv[i], "deaf") == 0)
+				deaf = 1;
+			else if (strncmp(argv[i], "max=", 4) == 0 && atol(argv[i] + 4) > 0)
+				max = (unsigned long)atol(argv[i] + 4);
+			else
+				break;
+		}
+		if (i == argc && atoi(argv[4]) > 0 && atof(argv[5]) > 0)
+			return flood(argv[2], argv[3], atoi(argv[4]), atof(argv[5]),
+			    argv[6], deaf, max);
+	}
 	if (argc == 3 && strcmp(argv[1], "frame") == 0)
 		return bad_frame(argv[2]);
-	fprintf(stderr, "usage: badpeer server [CASE] /dev/fd/N | badpeer client SOCKET TARGET | badpeer frame SOCKET\n");
+	fprintf(stderr, "usage: badpeer server [CASE] /dev/fd/N | badpeer client SOCKET TARGET | "
+	    "badpeer frame SOCKET |\n       badpeer flood SOCKET TARGET CONNS SECONDS "
+	    "write|getattr [deaf] [max=N]\n");
 	return 2;
 }
