@@ -20,49 +20,103 @@
 /* ------------------------------------------------------------------ */
 /* Path walking.                                                         */
 
-/* The outcome of a walk: node references held until walk_done(). */
+/*
+ * The outcome of a walk: the walk is a user of every node it went
+ * through (session.h) until walk_done(), so that no nodeid it hands out
+ * is forgotten under it, whatever the cache evicts meanwhile.
+ */
 struct walk {
 	perfuse_conn *c;
 	uint64_t parent;          /* directory holding the last component */
 	uint64_t node;            /* the node itself, 0 when it does not exist */
-	struct fuse_entry_out e;  /* its entry (attr valid when node != 0) */
+	struct fuse_entry_out e;  /* its entry (nodeid, generation, attr) */
+	int fresh;                /* e.attr is valid: from a reply just now or
+	                             the cache within attr_valid */
 	char name[NAME_MAX_FUSE + 1];  /* last component, "" for the root */
 	uint64_t *held;
 	size_t nheld, capheld;
+	uint64_t inl[8];          /* held, while it fits: no malloc per walk */
 };
+
+/* Flags of walk_path(). */
+#define WALK_FOLLOW 0x1   /* follow a symlink as last component */
+#define WALK_NOLAST 0x2   /* stop before the last component: w->node 0 */
+
+/* Return value of walk_step() with cached_only for a name not cached. */
+#define WALK_MISS 1
+
+static uint64_t
+cache_snap(perfuse_conn *c)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&c->lock);
+	v = c->cache_ver;
+	pthread_mutex_unlock(&c->lock);
+	return v;
+}
+
+/* The walk at the root, with the root's attributes when cached. */
+static void
+walk_root(struct walk *w)
+{
+	perfuse_conn *c = w->c;
+
+	w->parent = PF_ROOT_ID;
+	w->node = PF_ROOT_ID;
+	w->name[0] = '\0';
+	memset(&w->e, 0, sizeof(w->e));
+	w->e.nodeid = PF_ROOT_ID;
+	pthread_mutex_lock(&c->lock);
+	/* A dead connection answers nothing, cached or not. */
+	w->fresh = !c->dead && pf_attr_get_locked(c, PF_ROOT_ID, pf_now(), &w->e.attr);
+	pthread_mutex_unlock(&c->lock);
+}
 
 static void
 walk_init(struct walk *w, perfuse_conn *c)
 {
 	memset(w, 0, sizeof(*w));
 	w->c = c;
-	w->parent = PF_ROOT_ID;
-	w->node = PF_ROOT_ID;
+	w->held = w->inl;
+	w->capheld = sizeof(w->inl) / sizeof(w->inl[0]);
+	walk_root(w);
 }
 
 static void
 walk_done(struct walk *w)
 {
+	perfuse_conn *c = w->c;
 	size_t i;
 
-	for (i = 0; i < w->nheld; i++)
-		pf_node_put(w->c, w->held[i], 1);
-	free(w->held);
-	w->held = NULL;
-	w->nheld = w->capheld = 0;
+	if (w->nheld > 0) {
+		pthread_mutex_lock(&c->lock);
+		for (i = 0; i < w->nheld; i++)
+			pf_node_put_locked(c, w->held[i], 1);
+		pf_unlock_flush(c);
+	}
+	if (w->held != w->inl)
+		free(w->held);
+	w->held = w->inl;
+	w->nheld = 0;
+	w->capheld = sizeof(w->inl) / sizeof(w->inl[0]);
 }
 
+/* The walk takes over one user of nodeid. */
 static int
 walk_hold(struct walk *w, uint64_t nodeid)
 {
 	if (w->nheld == w->capheld) {
-		size_t ncap = w->capheld ? w->capheld * 2 : 16;
-		uint64_t *h = realloc(w->held, ncap * sizeof(*h));
+		size_t ncap = w->capheld * 2;
+		uint64_t *h = malloc(ncap * sizeof(*h));
 
 		if (h == NULL) {
 			pf_node_put(w->c, nodeid, 1);
 			return -ENOMEM;
 		}
+		memcpy(h, w->held, w->nheld * sizeof(*h));
+		if (w->held != w->inl)
+			free(w->held);
 		w->held = h;
 		w->capheld = ncap;
 	}
@@ -91,16 +145,41 @@ walk_keep(struct walk *w)
 static int
 take_entry(perfuse_conn *c, struct walk *w, const struct fuse_entry_out *e)
 {
+	int err;
+
 	if (e->nodeid == 0)
 		return -ENOENT; /* a negative entry */
 	if (!pf_mode_valid(e->attr.mode)) {
 		pf_warn("%s: entry with an impossible mode 0%o", c->name, e->attr.mode);
-		pf_node_got(c, e->nodeid, e->generation);
-		pf_node_put(c, e->nodeid, 1);
+		if (pf_node_got(c, e->nodeid, e->generation) == 0)
+			pf_node_put(c, e->nodeid, 1);
 		return -EIO;
 	}
-	pf_node_got(c, e->nodeid, e->generation);
+	if ((err = pf_node_got(c, e->nodeid, e->generation)) != 0)
+		return err;
 	return w != NULL ? walk_hold(w, e->nodeid) : 0;
+}
+
+/*
+ * Cache what an entry reply to a request sent at snap says: the node's
+ * attributes and the name parent/name (until entry_valid).  modified:
+ * the request made the name (CREATE, MKDIR ...), which changed parent.
+ * The caller is a user of the node.
+ */
+static void
+cache_entry(perfuse_conn *c, uint64_t parent, const char *name,
+    const struct fuse_entry_out *e, uint64_t snap, int modified)
+{
+	int64_t now = pf_now();
+
+	pthread_mutex_lock(&c->lock);
+	pf_attr_set_locked(c, e->nodeid, &e->attr, e->attr_valid,
+	    e->attr_valid_nsec, snap, modified);
+	pf_dc_set_locked(c, parent, name, e->nodeid,
+	    pf_expiry(now, e->entry_valid, e->entry_valid_nsec), snap);
+	if (modified)
+		pf_dir_changed_locked(c, parent);
+	pf_unlock_flush(c);
 }
 
 /* Entries arrive with the agreed minor's size: widen into a full struct. */
@@ -126,6 +205,68 @@ lookup(perfuse_conn *c, uint64_t parent, const char *name, struct fuse_entry_out
 	struct iovec iov = { (void *)(uintptr_t)name, strlen(name) + 1 };
 
 	return call_entry(c, FUSE_LOOKUP, parent, &iov, 1, e);
+}
+
+/*
+ * One component: name in dir, from the dentry cache while its entry is
+ * valid (fuse_dentry_revalidate()'s rule), else by LOOKUP, whose reply
+ * is cached for entry_valid (a nodeid 0 with a validity as a negative
+ * entry).  On success w is a user of the node, w->e is its entry and
+ * w->fresh says whether w->e.attr may be used as it is; -ENOENT for a
+ * missing name.  cached_only: WALK_MISS instead of a LOOKUP.
+ */
+static int
+walk_step(perfuse_conn *c, struct walk *w, uint64_t dir, const char *name,
+    int cached_only)
+{
+	struct fuse_entry_out *e = &w->e;
+	uint64_t node, stale, snap;
+	int64_t now = pf_now();
+	enum pf_dc_hit hit;
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->dead) {
+		/* The server is gone: what it said before is no answer now. */
+		pthread_mutex_unlock(&c->lock);
+		return -ENOTCONN;
+	}
+	hit = pf_dc_get_locked(c, dir, name, now, &node, &stale);
+	if (hit == PF_DC_POSITIVE) {
+		struct pf_inode *ino = pf_inode_locked(c, node);
+
+		memset(e, 0, sizeof(*e));
+		e->nodeid = node;
+		e->generation = ino->generation;
+		e->attr = ino->attr;  /* the type at least, whatever the age */
+		w->fresh = now < ino->attr_expire;
+		pthread_mutex_unlock(&c->lock);
+		return walk_hold(w, node);
+	}
+	snap = c->cache_ver;
+	pf_unlock_flush(c);
+	if (stale != 0 && (err = walk_hold(w, stale)) != 0)
+		return err;
+	if (hit == PF_DC_NEGATIVE)
+		return -ENOENT;
+	if (cached_only)
+		return WALK_MISS;
+	err = lookup(c, dir, name, e);
+	if (err == 0 && e->nodeid == 0) {
+		/* Rule: nodeid 0 is a negative entry, cached for entry_valid. */
+		pthread_mutex_lock(&c->lock);
+		pf_dc_set_locked(c, dir, name, 0, pf_expiry(pf_now(), e->entry_valid,
+		    e->entry_valid_nsec), snap);
+		pf_unlock_flush(c);
+		return -ENOENT;
+	}
+	if (err != 0)
+		return err;  /* -ENOENT itself is a negative entry of no validity */
+	if ((err = take_entry(c, w, e)) != 0)
+		return err;
+	cache_entry(c, dir, name, e, snap, 0);
+	w->fresh = 1;
+	return 0;
 }
 
 /* Split path into components, resolving "." and ".." textually. */
@@ -237,15 +378,16 @@ read_link(perfuse_conn *c, uint64_t node, char *buf, size_t size)
 }
 
 /*
- * Walk path.  With want_parent, stop before the last component and leave
- * its name in w->name (w->node then is looked up too, 0 when missing).
- * follow says whether a symlink as last component is followed.
+ * Walk path.  flags: WALK_FOLLOW follows a symlink as last component;
+ * WALK_NOLAST stops before the last component (w->node 0, w->name its
+ * name) for the caller to look it up or not.  Otherwise w->node is the
+ * node, 0 when the last component does not exist (w->name its name).
  */
 static int
-walk_path(perfuse_conn *c, const char *path, int follow, struct walk *w)
+walk_path(perfuse_conn *c, const char *path, int flags, struct walk *w)
 {
 	char **comps = NULL, *next = NULL;
-	int loops = 0, err;
+	int loops = 0, err, follow = flags & WALK_FOLLOW;
 	size_t n = 0, i;
 
 	walk_init(w, c);
@@ -254,17 +396,19 @@ walk_path(perfuse_conn *c, const char *path, int follow, struct walk *w)
 		uint64_t dir = PF_ROOT_ID;
 		int restarted = 0;
 
-		w->parent = PF_ROOT_ID;
-		w->node = PF_ROOT_ID;
-		w->name[0] = '\0';
+		walk_root(w);
 		for (i = 0; i < n && err == 0; i++) {
 			int last = i + 1 == n;
 
 			w->parent = dir;
 			strcpy(w->name, comps[i]);
-			err = lookup(c, dir, comps[i], &w->e);
-			if (err == 0)
-				err = take_entry(c, w, &w->e);
+			if (last && (flags & WALK_NOLAST)) {
+				w->node = 0;
+				memset(&w->e, 0, sizeof(w->e));
+				w->fresh = 0;
+				break;
+			}
+			err = walk_step(c, w, dir, comps[i], 0);
 			if (err == -ENOENT && last) {
 				w->node = 0;
 				err = 0;
@@ -313,7 +457,7 @@ walk_path(perfuse_conn *c, const char *path, int follow, struct walk *w)
 static int
 walk_node(perfuse_conn *c, const char *path, int follow, struct walk *w)
 {
-	int err = walk_path(c, path, follow, w);
+	int err = walk_path(c, path, follow ? WALK_FOLLOW : 0, w);
 
 	if (err == 0 && w->node == 0) {
 		walk_done(w);
@@ -322,11 +466,15 @@ walk_node(perfuse_conn *c, const char *path, int follow, struct walk *w)
 	return err;
 }
 
-/* Walk to the parent of a name to create or remove. */
+/*
+ * Walk to the parent of a name to create or remove (looked up too unless
+ * WALK_NOLAST is in flags).
+ */
 static int
-walk_parent(perfuse_conn *c, const char *path, struct walk *w, int root_err)
+walk_parent(perfuse_conn *c, const char *path, struct walk *w, int root_err,
+    int flags)
 {
-	int err = walk_path(c, path, 0, w);
+	int err = walk_path(c, path, flags & WALK_NOLAST, w);
 
 	if (err != 0)
 		return err;
@@ -340,12 +488,34 @@ walk_parent(perfuse_conn *c, const char *path, struct walk *w, int root_err)
 /* ------------------------------------------------------------------ */
 /* Attributes.                                                           */
 
+/* Store the attributes of a GETATTR or SETATTR reply sent at snap. */
+static void
+cache_attr_out(perfuse_conn *c, uint64_t node, const struct fuse_attr_out *out,
+    uint64_t snap, int modified)
+{
+	pthread_mutex_lock(&c->lock);
+	pf_attr_set_locked(c, node, &out->attr, out->attr_valid,
+	    out->attr_valid_nsec, snap, modified);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The node's attributes changed (or may have): ask the server next time. */
+static void
+attr_inval(perfuse_conn *c, uint64_t node)
+{
+	pthread_mutex_lock(&c->lock);
+	pf_attr_inval_locked(c, node);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* GETATTR, always sent; its reply refreshes the attribute cache. */
 static int
-getattr(perfuse_conn *c, uint64_t node, const uint64_t *fh, struct stat *st)
+getattr_raw(perfuse_conn *c, uint64_t node, const uint64_t *fh, struct fuse_attr *a)
 {
 	struct fuse_getattr_in in;
 	struct fuse_attr_out out;
 	struct iovec iov = { &in, pf_req_fixed(FUSE_GETATTR, c->p.minor) };
+	uint64_t snap = cache_snap(c);
 	size_t len = 0;
 	int err;
 
@@ -359,35 +529,73 @@ getattr(perfuse_conn *c, uint64_t node, const uint64_t *fh, struct stat *st)
 	    pf_attr_out_size(c->p.minor), &len);
 	if (err == 0 && !pf_mode_valid(out.attr.mode))
 		err = -EIO;
-	if (err == 0)
-		pf_attr_to_stat(c, &out.attr, st);
+	if (err == 0) {
+		cache_attr_out(c, node, &out, snap, 0);
+		*a = out.attr;
+	}
 	return err;
+}
+
+static int
+getattr(perfuse_conn *c, uint64_t node, const uint64_t *fh, struct stat *st)
+{
+	struct fuse_attr a;
+	int err = getattr_raw(c, node, fh, &a);
+
+	if (err == 0)
+		pf_attr_to_stat(c, &a, st);
+	return err;
+}
+
+/*
+ * The attributes of a walk's node: those it has when still valid, else
+ * a GETATTR (fuse_update_get_attr(): the kernel asks once attr_valid has
+ * run out).  With the attributes of a LOOKUP just answered no GETATTR
+ * follows, whatever their validity, as before there was a cache.
+ */
+static int
+walk_attr(perfuse_conn *c, struct walk *w, struct fuse_attr *a)
+{
+	if (w->fresh) {
+		*a = w->e.attr;
+		return 0;
+	}
+	return getattr_raw(c, w->node, NULL, a);
 }
 
 int
 perfuse_stat(perfuse_conn *c, const char *path, struct stat *st)
 {
+	struct fuse_attr a;
 	struct walk w;
 	int err = walk_node(c, path, 0, &w);
 
 	if (err != 0)
 		return err;
-	if (w.node == PF_ROOT_ID)
-		err = getattr(c, PF_ROOT_ID, NULL, st);
-	else
-		pf_attr_to_stat(c, &w.e.attr, st);
+	err = walk_attr(c, &w, &a);
+	if (err == 0)
+		pf_attr_to_stat(c, &a, st);
 	walk_done(&w);
 	return err;
 }
 
+/* SETATTR; the attributes of its reply are the new ones, cached. */
 static int
 setattr(perfuse_conn *c, uint64_t node, struct fuse_setattr_in *in)
 {
 	struct fuse_attr_out out;
 	struct iovec iov = { in, sizeof(*in) };
+	uint64_t snap = cache_snap(c);
+	int err;
 
-	return pf_call(c, FUSE_SETATTR, node, &iov, 1, &out,
+	memset(&out, 0, sizeof(out));
+	err = pf_call(c, FUSE_SETATTR, node, &iov, 1, &out,
 	    pf_attr_out_size(c->p.minor), NULL);
+	if (err == 0 && pf_mode_valid(out.attr.mode))
+		cache_attr_out(c, node, &out, snap, 1);
+	else
+		attr_inval(c, node);  /* a failed SETATTR may have done half */
+	return err;
 }
 
 static int
@@ -525,7 +733,7 @@ perfuse_access(perfuse_conn *c, const char *path, int mask)
 {
 	struct fuse_access_in in = { (uint32_t)mask, 0 };
 	struct iovec iov = { &in, sizeof(in) };
-	struct stat st;
+	struct fuse_attr a;
 	struct walk w;
 	int err;
 
@@ -541,16 +749,9 @@ perfuse_access(perfuse_conn *c, const char *path, int mask)
 			return err;
 		}
 	}
-	if (w.node == PF_ROOT_ID) {
-		err = getattr(c, PF_ROOT_ID, NULL, &st);
-		if (err == 0) {
-			struct fuse_attr a = { .mode = st.st_mode, .uid = st.st_uid,
-				.gid = st.st_gid };
-			err = access_emulated(&a, mask);
-		}
-	} else {
-		err = access_emulated(&w.e.attr, mask);
-	}
+	err = walk_attr(c, &w, &a);
+	if (err == 0)
+		err = access_emulated(&a, mask);
 	walk_done(&w);
 	return err;
 }
@@ -608,17 +809,40 @@ perfuse_readlink(perfuse_conn *c, const char *path, char *buf, size_t size)
 /* ------------------------------------------------------------------ */
 /* Namespace.                                                            */
 
-/* A creating call: the new entry is referenced, then let go. */
+/*
+ * A creating call (MKDIR, MKNOD, SYMLINK, LINK) of name in parent: the new
+ * entry is cached (it holds the reference the server handed out, as the
+ * kernel's new dentry does) or let go.  keep != NULL: the caller gets
+ * the entry and stays a user of its node.
+ */
 static int
-make_node(perfuse_conn *c, uint32_t opcode, uint64_t parent,
-    const struct iovec *in, int nin)
+make_node(perfuse_conn *c, uint32_t opcode, uint64_t parent, const char *name,
+    const struct iovec *in, int nin, struct fuse_entry_out *keep)
 {
 	struct fuse_entry_out e;
+	uint64_t snap = cache_snap(c);
 	int err = call_entry(c, opcode, parent, in, nin, &e);
 
-	if (err == 0 && (err = take_entry(c, NULL, &e)) == 0)
-		pf_node_put(c, e.nodeid, 1);
+	if (err == 0 && (err = take_entry(c, NULL, &e)) == 0) {
+		cache_entry(c, parent, name, &e, snap, 1);
+		if (keep != NULL)
+			*keep = e;
+		else
+			pf_node_put(c, e.nodeid, 1);
+	}
 	return err;
+}
+
+/* name in dir was removed (or found missing): forget it and what changed. */
+static void
+name_gone(perfuse_conn *c, uint64_t dir, const char *name, uint64_t node)
+{
+	pthread_mutex_lock(&c->lock);
+	pf_dc_drop_locked(c, dir, name, strlen(name));
+	pf_dir_changed_locked(c, dir);
+	if (node != 0)
+		pf_attr_inval_locked(c, node);  /* nlink, ctime */
+	pf_unlock_flush(c);
 }
 
 int
@@ -626,7 +850,7 @@ perfuse_mkdir(perfuse_conn *c, const char *path, mode_t mode)
 {
 	struct fuse_mkdir_in in = { mode & 07777, 0 };
 	struct walk w;
-	int err = walk_parent(c, path, &w, -EEXIST);
+	int err = walk_parent(c, path, &w, -EEXIST, 0);
 
 	if (err != 0)
 		return err;
@@ -635,20 +859,21 @@ perfuse_mkdir(perfuse_conn *c, const char *path, mode_t mode)
 	} else {
 		struct iovec iov[2] = { { &in, sizeof(in) },
 			{ w.name, strlen(w.name) + 1 } };
-		err = make_node(c, FUSE_MKDIR, w.parent, iov, 2);
+		err = make_node(c, FUSE_MKDIR, w.parent, w.name, iov, 2, NULL);
 	}
 	walk_done(&w);
 	return err;
 }
 
 static int
-mknod_at(perfuse_conn *c, uint64_t parent, const char *name, mode_t mode, dev_t dev)
+mknod_at(perfuse_conn *c, uint64_t parent, const char *name, mode_t mode, dev_t dev,
+    struct fuse_entry_out *keep)
 {
 	struct fuse_mknod_in in = { mode, (uint32_t)dev, 0, 0 };
 	struct iovec iov[2] = { { &in, pf_req_fixed(FUSE_MKNOD, c->p.minor) },
 		{ (void *)(uintptr_t)name, strlen(name) + 1 } };
 
-	return make_node(c, FUSE_MKNOD, parent, iov, 2);
+	return make_node(c, FUSE_MKNOD, parent, name, iov, 2, keep);
 }
 
 int
@@ -661,10 +886,10 @@ perfuse_mknod(perfuse_conn *c, const char *path, mode_t mode, dev_t dev)
 		mode |= S_IFREG;
 	if (!pf_mode_valid(mode) || S_ISDIR(mode) || S_ISLNK(mode))
 		return -EINVAL;
-	err = walk_parent(c, path, &w, -EEXIST);
+	err = walk_parent(c, path, &w, -EEXIST, 0);
 	if (err != 0)
 		return err;
-	err = w.node != 0 ? -EEXIST : mknod_at(c, w.parent, w.name, mode, dev);
+	err = w.node != 0 ? -EEXIST : mknod_at(c, w.parent, w.name, mode, dev, NULL);
 	walk_done(&w);
 	return err;
 }
@@ -673,7 +898,7 @@ static int
 remove_name(perfuse_conn *c, uint32_t opcode, const char *path, int root_err)
 {
 	struct walk w;
-	int err = walk_parent(c, path, &w, root_err);
+	int err = walk_parent(c, path, &w, root_err, 0);
 
 	if (err != 0)
 		return err;
@@ -682,6 +907,9 @@ remove_name(perfuse_conn *c, uint32_t opcode, const char *path, int root_err)
 	} else {
 		struct iovec iov = { w.name, strlen(w.name) + 1 };
 		err = pf_call(c, opcode, w.parent, &iov, 1, NULL, 0, NULL);
+		/* As fuse_unlink(): a name the server says is gone is gone. */
+		if (err == 0 || err == -ENOENT)
+			name_gone(c, w.parent, w.name, err == 0 ? w.node : 0);
 	}
 	walk_done(&w);
 	return err;
@@ -707,7 +935,7 @@ perfuse_symlink(perfuse_conn *c, const char *target, const char *linkpath)
 
 	if (target[0] == '\0')
 		return -ENOENT;
-	err = walk_parent(c, linkpath, &w, -EEXIST);
+	err = walk_parent(c, linkpath, &w, -EEXIST, 0);
 	if (err != 0)
 		return err;
 	if (w.node != 0) {
@@ -715,7 +943,7 @@ perfuse_symlink(perfuse_conn *c, const char *target, const char *linkpath)
 	} else {
 		struct iovec iov[2] = { { w.name, strlen(w.name) + 1 },
 			{ (void *)(uintptr_t)target, strlen(target) + 1 } };
-		err = make_node(c, FUSE_SYMLINK, w.parent, iov, 2);
+		err = make_node(c, FUSE_SYMLINK, w.parent, w.name, iov, 2, NULL);
 	}
 	walk_done(&w);
 	return err;
@@ -733,7 +961,7 @@ perfuse_link(perfuse_conn *c, const char *oldpath, const char *newpath)
 		walk_done(&wo);
 		return -EPERM;
 	}
-	err = walk_parent(c, newpath, &wn, -EEXIST);
+	err = walk_parent(c, newpath, &wn, -EEXIST, 0);
 	if (err == 0) {
 		if (wn.node != 0) {
 			err = -EEXIST;
@@ -741,7 +969,10 @@ perfuse_link(perfuse_conn *c, const char *oldpath, const char *newpath)
 			struct fuse_link_in in = { wo.node };
 			struct iovec iov[2] = { { &in, sizeof(in) },
 				{ wn.name, strlen(wn.name) + 1 } };
-			err = make_node(c, FUSE_LINK, wn.parent, iov, 2);
+			err = make_node(c, FUSE_LINK, wn.parent, wn.name, iov, 2,
+			    NULL);
+			if (err == 0)
+				attr_inval(c, wo.node);  /* its nlink */
 		}
 		walk_done(&wn);
 	}
@@ -754,7 +985,7 @@ perfuse_rename(perfuse_conn *c, const char *oldpath, const char *newpath,
     unsigned flags)
 {
 	struct walk wo, wn;
-	int err = walk_parent(c, oldpath, &wo, -EBUSY);
+	int err = walk_parent(c, oldpath, &wo, -EBUSY, 0);
 
 	if (err != 0)
 		return err;
@@ -762,7 +993,7 @@ perfuse_rename(perfuse_conn *c, const char *oldpath, const char *newpath,
 		walk_done(&wo);
 		return -ENOENT;
 	}
-	err = walk_parent(c, newpath, &wn, -EBUSY);
+	err = walk_parent(c, newpath, &wn, -EBUSY, 0);
 	if (err == 0) {
 		struct iovec iov[3];
 
@@ -785,6 +1016,17 @@ perfuse_rename(perfuse_conn *c, const char *oldpath, const char *newpath,
 			/* Rule: without RENAME2, flags cannot be honoured. */
 			if (err == -ENOSYS)
 				err = -EINVAL;
+		}
+		/*
+		 * Both names changed (the kernel moves the dentry; dropping
+		 * both is simpler and as right): the moved node's ctime, the
+		 * replaced one's nlink and the directories' times too.
+		 */
+		if (err == 0) {
+			name_gone(c, wo.parent, wo.name, wo.node);
+			name_gone(c, wn.parent, wn.name, wn.node);
+		} else if (err == -ENOENT) {
+			name_gone(c, wo.parent, wo.name, 0);
 		}
 		walk_done(&wn);
 	}
@@ -810,6 +1052,13 @@ open_node(perfuse_conn *c, uint32_t opcode, uint64_t node, int flags,
 	return err == -ENOSYS ? 0 : err;
 }
 
+/*
+ * RELEASE or RELEASEDIR, sent without waiting for the reply, as the
+ * kernel sends them in the background (fuse_file_put()): a close costs
+ * the FLUSH's round trip only.  The handle's user of node goes with it
+ * and is let go when the reply is in, so the node's FORGET cannot pass
+ * its RELEASE (the kernel keeps the inode until then too).
+ */
 static void
 release_node(perfuse_conn *c, uint32_t opcode, uint64_t node, uint64_t fh,
     int flags)
@@ -818,12 +1067,14 @@ release_node(perfuse_conn *c, uint32_t opcode, uint64_t node, uint64_t fh,
 	struct iovec iov = { &in, sizeof(in) };
 	uint32_t openop = opcode == FUSE_RELEASEDIR ? FUSE_OPENDIR : FUSE_OPEN;
 
-	if (pf_latched(c, openop))
+	if (pf_latched(c, openop)) {
+		pf_node_put(c, node, 1);
 		return; /* the server never handed a handle out */
+	}
 	memset(&in, 0, sizeof(in));
 	in.fh = fh;
 	in.flags = (uint32_t)flags;
-	pf_call(c, opcode, node, &iov, 1, NULL, 0, NULL);
+	pf_call_async(c, opcode, node, &iov, 1, node);
 }
 
 struct perfuse_dir {
@@ -971,7 +1222,6 @@ perfuse_closedir(perfuse_dir *d)
 	if (d == NULL)
 		return 0;
 	release_node(d->c, FUSE_RELEASEDIR, d->node, d->fh, O_RDONLY | O_DIRECTORY);
-	pf_node_put(d->c, d->node, 1);
 	free(d->buf);
 	free(d);
 	return 0;
@@ -994,7 +1244,6 @@ file_new(perfuse_conn *c, uint64_t node, const struct fuse_open_out *oo,
 
 	if (f == NULL) {
 		release_node(c, FUSE_RELEASE, node, oo->fh, flags);
-		pf_node_put(c, node, 1);
 		return -ENOMEM;
 	}
 	f->c = c;
@@ -1015,9 +1264,14 @@ trunc_after_open(perfuse_file *f)
 	return perfuse_ftruncate(f, 0);
 }
 
-/* CREATE, or MKNOD then OPEN when the server lacks CREATE. */
+/*
+ * CREATE of w->name in w->parent.  0 with *out, -EEXIST when the name
+ * turned out to exist as something other than a regular file (see below),
+ * or the server's error (-ENOSYS latches CREATE off).
+ */
 static int
-create_at(perfuse_conn *c, struct walk *w, int flags, mode_t mode, perfuse_file **out)
+create_call(perfuse_conn *c, struct walk *w, int flags, mode_t mode,
+    perfuse_file **out)
 {
 	char buf[sizeof(struct fuse_entry_out) + sizeof(struct fuse_open_out)];
 	struct fuse_create_in in = { (uint32_t)flags, mode | S_IFREG, 0, 0 };
@@ -1026,24 +1280,12 @@ create_at(perfuse_conn *c, struct walk *w, int flags, mode_t mode, perfuse_file 
 	struct fuse_entry_out e;
 	struct fuse_open_out oo;
 	size_t elen = pf_entry_out_size(c->p.minor), len = 0;
+	uint64_t snap = cache_snap(c);
 	int err;
 
 	if (c->p.minor < 12)
 		in.mode = (uint32_t)mode | S_IFREG; /* fuse_open_in: flags, mode */
 	err = pf_call(c, FUSE_CREATE, w->parent, iov, 2, buf, elen + sizeof(oo), &len);
-	if (err == -ENOSYS) {
-		err = mknod_at(c, w->parent, w->name, (mode & 07777) | S_IFREG, 0);
-		if (err != 0)
-			return err;
-		err = lookup(c, w->parent, w->name, &e);
-		if (err == 0 && (err = take_entry(c, NULL, &e)) == 0) {
-			err = open_node(c, FUSE_OPEN, e.nodeid, flags & ~O_TRUNC, &oo);
-			if (err == 0)
-				return file_new(c, e.nodeid, &oo, flags, out);
-			pf_node_put(c, e.nodeid, 1);
-		}
-		return err;
-	}
 	if (err != 0)
 		return err;
 	memset(&e, 0, sizeof(e));
@@ -1052,50 +1294,136 @@ create_at(perfuse_conn *c, struct walk *w, int flags, mode_t mode, perfuse_file 
 	err = take_entry(c, NULL, &e);
 	if (err != 0)
 		return err;
+	cache_entry(c, w->parent, w->name, &e, snap, 1);
+	if (!S_ISREG(e.attr.mode)) {
+		/*
+		 * Without O_EXCL a server may open what is there (libfuse's
+		 * passthrough does, through a symlink too).  A symlink or a
+		 * directory is not opened that way by open(2): give the
+		 * handle back and open the name as an existing one.
+		 */
+		release_node(c, FUSE_RELEASE, e.nodeid, oo.fh, flags);
+		return -EEXIST;
+	}
 	return file_new(c, e.nodeid, &oo, flags, out);
+}
+
+/* Without CREATE: MKNOD, then OPEN of the entry it returned. */
+static int
+mknod_open(perfuse_conn *c, struct walk *w, int flags, mode_t mode,
+    perfuse_file **out)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_out oo;
+	int err = mknod_at(c, w->parent, w->name, (mode & 07777) | S_IFREG, 0, &e);
+
+	if (err != 0)
+		return err;
+	err = open_node(c, FUSE_OPEN, e.nodeid, flags & ~O_TRUNC, &oo);
+	if (err == 0)
+		return file_new(c, e.nodeid, &oo, flags, out);
+	pf_node_put(c, e.nodeid, 1);
+	return err;
+}
+
+/* Open the existing node a walk found; ends the walk. */
+static int
+open_walked(perfuse_conn *c, struct walk *w, const char *path, int flags,
+    mode_t mode, perfuse_file **out)
+{
+	struct fuse_open_out oo;
+	int err, acc = flags & O_ACCMODE;
+
+	if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) {
+		walk_done(w);
+		return -EEXIST;
+	}
+	if ((flags & O_CREAT) && S_ISLNK(w->e.attr.mode)) {
+		walk_done(w); /* follow the final link after all */
+		return perfuse_file_open(c, path, flags & ~O_CREAT, mode, out);
+	}
+	if (w->node != PF_ROOT_ID && S_ISDIR(w->e.attr.mode) && acc != O_RDONLY)
+		err = -EISDIR;
+	else if (w->node == PF_ROOT_ID && acc != O_RDONLY)
+		err = -EISDIR;
+	else
+		err = open_node(c, FUSE_OPEN, w->node, flags, &oo);
+	if (err == 0) {
+		walk_keep(w);
+		err = file_new(c, w->node, &oo, flags, out);
+		/* An O_TRUNC open changed the size: fuse_finish_open() too. */
+		if (err == 0 && (flags & O_TRUNC))
+			attr_inval(c, w->node);
+	}
+	walk_done(w);
+	if (err == 0 && (err = trunc_after_open(*out)) != 0) {
+		perfuse_file_close(*out);
+		*out = NULL;
+	}
+	return err;
 }
 
 int
 perfuse_file_open(perfuse_conn *c, const char *path, int flags, mode_t mode,
     perfuse_file **out)
 {
-	struct fuse_open_out oo;
 	struct walk w;
-	int err, acc = flags & O_ACCMODE;
+	int err, tries;
 
 	*out = NULL;
-	err = (flags & O_CREAT) ? walk_parent(c, path, &w, -EISDIR) :
-	    walk_node(c, path, 1, &w);
+	if (!(flags & O_CREAT)) {
+		err = walk_node(c, path, 1, &w);
+		return err != 0 ? err : open_walked(c, &w, path, flags, mode, out);
+	}
+	err = walk_parent(c, path, &w, -EISDIR, WALK_NOLAST);
 	if (err != 0)
 		return err;
-	if ((flags & O_CREAT) && w.node == 0) {
-		err = create_at(c, &w, flags, mode & 07777, out);
-		walk_done(&w);
-		return err;
+	/*
+	 * O_CREAT.  The kernel's fuse_atomic_open() sends CREATE at once
+	 * for a name its dcache knows to be missing, and LOOKUP first for
+	 * one it does not know; with O_EXCL it trusts no cached entry
+	 * (LOOKUP_EXCL).  We send CREATE at once in both cases: the server
+	 * decides anyway (a name may appear between a LOOKUP and a CREATE),
+	 * and a new file costs one round trip instead of two.  Only a valid
+	 * positive entry, without O_EXCL, opens what is there.  A CREATE
+	 * refused with EEXIST without O_EXCL means the name exists: LOOKUP
+	 * and open it, as open(2) does (the kernel, which looked up first,
+	 * returns EEXIST only after a race); a name gone again by then is
+	 * created again.  ENOSYS: MKNOD then OPEN from then on.
+	 *
+	 * Some servers count on the kernel's LOOKUP and create a duplicate
+	 * name on a CREATE O_EXCL of an existing one (fuse2fs 1.47):
+	 * PERFUSE_OPTIONS=lookup_creat restores the LOOKUP for them.
+	 */
+	if (!(flags & O_EXCL) || c->lookup_creat) {
+		err = walk_step(c, &w, w.parent, w.name, !c->lookup_creat);
+		if (err == 0) {
+			w.node = w.e.nodeid;
+			return open_walked(c, &w, path, flags, mode, out);
+		}
+		if (err != WALK_MISS && err != -ENOENT)
+			goto out;
 	}
-	if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) {
-		walk_done(&w);
-		return -EEXIST;
+	for (tries = 0; tries < 8; tries++) {
+		if (!pf_latched(c, FUSE_CREATE)) {
+			err = create_call(c, &w, flags, mode & 07777, out);
+			if (err != -ENOSYS && (err != -EEXIST || (flags & O_EXCL)))
+				goto out;
+		}
+		err = walk_step(c, &w, w.parent, w.name, 0);
+		if (err == 0) {
+			w.node = w.e.nodeid;
+			return open_walked(c, &w, path, flags, mode, out);
+		}
+		if (err != -ENOENT)
+			goto out;
+		if (pf_latched(c, FUSE_CREATE)) {
+			err = mknod_open(c, &w, flags, mode & 07777, out);
+			goto out;
+		}
 	}
-	if ((flags & O_CREAT) && S_ISLNK(w.e.attr.mode)) {
-		walk_done(&w); /* follow the final link after all */
-		return perfuse_file_open(c, path, flags & ~O_CREAT, mode, out);
-	}
-	if (w.node != PF_ROOT_ID && S_ISDIR(w.e.attr.mode) && acc != O_RDONLY)
-		err = -EISDIR;
-	else if (w.node == PF_ROOT_ID && acc != O_RDONLY)
-		err = -EISDIR;
-	else
-		err = open_node(c, FUSE_OPEN, w.node, flags, &oo);
-	if (err == 0) {
-		walk_keep(&w);
-		err = file_new(c, w.node, &oo, flags, out);
-	}
+out:
 	walk_done(&w);
-	if (err == 0 && (err = trunc_after_open(*out)) != 0) {
-		perfuse_file_close(*out);
-		*out = NULL;
-	}
 	return err;
 }
 
@@ -1124,12 +1452,16 @@ perfuse_pread(perfuse_file *f, void *buf, size_t size, off_t off)
 		in.flags = (uint32_t)f->flags;
 		err = pf_call(c, FUSE_READ, f->node, &iov, 1, (char *)buf + done,
 		    want, &len);
-		if (err != 0)
+		if (err != 0) {
+			attr_inval(c, f->node);
 			return done > 0 ? (ssize_t)done : err;
+		}
 		done += len;
 		if (len < want)
 			break;  /* end of file */
 	}
+	/* The server may have updated atime: fuse_invalidate_atime(). */
+	attr_inval(c, f->node);
 	return (ssize_t)done;
 }
 
@@ -1170,6 +1502,8 @@ perfuse_pwrite(perfuse_file *f, const void *buf, size_t size, off_t off)
 		iov[1].iov_base = (char *)(uintptr_t)buf + done;
 		iov[1].iov_len = want;
 		err = pf_call(c, FUSE_WRITE, f->node, iov, 2, &wo, sizeof(wo), NULL);
+		/* Size, mtime, ctime changed (or may have): ask next time. */
+		attr_inval(c, f->node);
 		if (err != 0)
 			return done > 0 ? (ssize_t)done : err;
 		if (wo.size > want) {
@@ -1230,7 +1564,6 @@ perfuse_file_close(perfuse_file *f)
 	if (err == -ENOSYS)
 		err = 0;
 	release_node(f->c, FUSE_RELEASE, f->node, f->fh, f->flags);
-	pf_node_put(f->c, f->node, 1);
 	free(f);
 	return err;
 }
@@ -1309,6 +1642,8 @@ perfuse_setxattr(perfuse_conn *c, const char *path, const char *name,
 	if (err != 0)
 		return err;
 	err = pf_call(c, FUSE_SETXATTR, w.node, iov, 3, NULL, 0, NULL);
+	if (err == 0)
+		attr_inval(c, w.node);  /* its ctime */
 	walk_done(&w);
 	return xattr_err(err);
 }
@@ -1323,6 +1658,8 @@ perfuse_removexattr(perfuse_conn *c, const char *path, const char *name)
 	if (err != 0)
 		return err;
 	err = pf_call(c, FUSE_REMOVEXATTR, w.node, &iov, 1, NULL, 0, NULL);
+	if (err == 0)
+		attr_inval(c, w.node);  /* its ctime */
 	walk_done(&w);
 	return xattr_err(err);
 }

@@ -36,71 +36,158 @@ struct pf_req {
 #define FORGET_BATCH 128
 /* Records in one BATCH_FORGET message. */
 #define FORGET_PER_MSG 512
+/* Asynchronous requests (RELEASE) in flight at most. */
+#define PF_ASYNC_MAX 128
+/* Entries of the dentry cache by default (PERFUSE_OPTIONS cache_entries=N). */
+#define PF_CACHE_DEFAULT 4096
 
 /* ------------------------------------------------------------------ */
 /* Node references: c->nodes maps a nodeid to nlookup (v1), the part of  */
-/* it released and waiting for a FORGET (v2) and its generation (v3).    */
+/* it released and waiting for a FORGET (v2) and its struct pf_inode     */
+/* (v3), which counts the node's users.  Invariant: a node with users    */
+/* has v1 > v2 (a reference not yet forgotten).                          */
 
-void
+static struct pf_inode *
+slot_inode(const struct u64slot *s)
+{
+	return (struct pf_inode *)(uintptr_t)s->v3;
+}
+
+struct pf_inode *
+pf_inode_locked(perfuse_conn *c, uint64_t nodeid)
+{
+	struct u64slot *s;
+
+	if (nodeid == PF_ROOT_ID)
+		return &c->root;
+	s = map_get(&c->nodes, nodeid);
+	return s != NULL ? slot_inode(s) : NULL;
+}
+
+int
 pf_node_got(perfuse_conn *c, uint64_t nodeid, uint64_t generation)
 {
+	struct pf_inode *ino;
 	struct u64slot *n;
 
 	if (nodeid == PF_ROOT_ID || nodeid == 0)
-		return;
+		return 0;
 	pthread_mutex_lock(&c->lock);
 	n = map_put(&c->nodes, nodeid);
+	if (n != NULL && n->v3 == 0) {
+		ino = calloc(1, sizeof(*ino));
+		if (ino == NULL) {
+			map_del(&c->nodes, n);
+			n = NULL;
+		} else {
+			ino->generation = generation;
+			n->v3 = (uint64_t)(uintptr_t)ino;
+		}
+	}
 	if (n == NULL) {
 		pthread_mutex_unlock(&c->lock);
 		/* Without memory we cannot keep it: give it back at once. */
 		struct fuse_forget_in f = { 1 };
 		struct iovec iov = { &f, sizeof(f) };
 		pf_send_noreply(c, FUSE_FORGET, nodeid, &iov, 1);
-		return;
+		return -ENOMEM;
 	}
-	if (n->v1 > n->v2 && n->v3 != generation)
+	ino = slot_inode(n);
+	if (ino->users > 0 && ino->generation != generation)
 		pf_warn("%s: node %llu changed generation while referenced",
 		    c->name, (unsigned long long)nodeid);
-	n->v3 = generation;
+	if (ino->generation != generation) {
+		/* Another file under a recycled nodeid: nothing cached holds. */
+		ino->generation = generation;
+		ino->attr_expire = 0;
+		ino->attr_ver = ++c->cache_ver;
+	}
 	n->v1++;
+	ino->users++;
 	pthread_mutex_unlock(&c->lock);
+	return 0;
 }
 
 void
-pf_node_put(perfuse_conn *c, uint64_t nodeid, uint64_t count)
+pf_node_hold_locked(perfuse_conn *c, uint64_t nodeid)
+{
+	struct pf_inode *ino;
+
+	if (nodeid == PF_ROOT_ID || nodeid == 0)
+		return;
+	ino = pf_inode_locked(c, nodeid);
+	if (ino == NULL || ino->users == 0) {
+		pf_warn("%s: internal: holding node %llu nobody holds", c->name,
+		    (unsigned long long)nodeid);
+		return;
+	}
+	ino->users++;
+}
+
+void
+pf_node_put_locked(perfuse_conn *c, uint64_t nodeid, uint64_t count)
 {
 	struct u64slot *n;
-	int flush = 0;
+	struct pf_inode *ino;
 
 	if (nodeid == PF_ROOT_ID || nodeid == 0 || count == 0)
 		return;
-	pthread_mutex_lock(&c->lock);
 	n = map_get(&c->nodes, nodeid);
-	if (n == NULL || n->v1 - n->v2 < count) {
-		pthread_mutex_unlock(&c->lock);
+	ino = n != NULL ? slot_inode(n) : NULL;
+	if (ino == NULL || ino->users < count) {
 		pf_warn("%s: internal: releasing node %llu more than held",
 		    c->name, (unsigned long long)nodeid);
 		return;
 	}
+	ino->users -= count;
+	if (ino->users > 0)
+		return;
+	/* The last user: every reference not yet forgotten goes. */
 	if (n->v2 == 0) {
 		if (c->nforget == c->forget_cap) {
 			size_t ncap = c->forget_cap ? c->forget_cap * 2 : 64;
 			uint64_t *ids = realloc(c->forget_ids, ncap * sizeof(*ids));
 
-			if (ids == NULL) {
-				pthread_mutex_unlock(&c->lock);
+			if (ids == NULL)
 				return; /* kept; forgotten at disconnect */
-			}
 			c->forget_ids = ids;
 			c->forget_cap = ncap;
 		}
 		c->forget_ids[c->nforget++] = nodeid;
 	}
-	n->v2 += count;
-	flush = c->nforget >= FORGET_BATCH;
+	n->v2 = n->v1;
+}
+
+void
+pf_unlock_flush(perfuse_conn *c)
+{
+	int flush = c->nforget >= FORGET_BATCH;
+
 	pthread_mutex_unlock(&c->lock);
 	if (flush)
 		pf_forget_flush(c);
+}
+
+void
+pf_node_put(perfuse_conn *c, uint64_t nodeid, uint64_t count)
+{
+	if (nodeid == PF_ROOT_ID || nodeid == 0 || count == 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	pf_node_put_locked(c, nodeid, count);
+	pf_unlock_flush(c);
+}
+
+/* Free the inodes of the node table, then the table. */
+static void
+nodes_free(perfuse_conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nodes.cap; i++)
+		if (c->nodes.slots[i].used)
+			free(slot_inode(&c->nodes.slots[i]));
+	map_free(&c->nodes);
 }
 
 /* Take the owed FORGETs out of the table; *out is malloc'ed. */
@@ -127,7 +214,7 @@ forget_collect(perfuse_conn *c, struct fuse_forget_one **out, int all)
 			v[n].nodeid = nd->key;
 			v[n++].nlookup = nd->v1;
 		}
-		map_free(&c->nodes);
+		nodes_free(c);
 	} else {
 		for (i = 0; i < c->nforget; i++) {
 			struct u64slot *nd = map_get(&c->nodes, c->forget_ids[i]);
@@ -138,8 +225,10 @@ forget_collect(perfuse_conn *c, struct fuse_forget_one **out, int all)
 			v[n++].nlookup = nd->v2;
 			nd->v1 -= nd->v2;
 			nd->v2 = 0;
-			if (nd->v1 == 0)
+			if (nd->v1 == 0) {
+				free(slot_inode(nd));
 				map_del(&c->nodes, nd);
+			}
 		}
 	}
 	c->nforget = 0;
@@ -363,6 +452,34 @@ settle(perfuse_conn *c, struct pf_req *r, const struct fuse_out_header *oh,
 }
 
 /*
+ * Receive a notification (unique 0) of n bytes as the reader, and let the
+ * caches forget what it names.  Called and returns with the lock held.
+ */
+static void
+read_notification(perfuse_conn *c, size_t n)
+{
+	/* INVAL_ENTRY and DELETE carry a name of at most 255 bytes; longer
+	 * ones (STORE with its data) concern a page cache we do not have. */
+	char buf[PF_OUT_HDR + sizeof(struct fuse_notify_delete_out) + 256 + 8];
+	struct fuse_out_header oh;
+	ssize_t got;
+
+	pthread_mutex_unlock(&c->lock);
+	do
+		got = recv(c->fd, buf, sizeof(buf), MSG_TRUNC);
+	while (got < 0 && errno == EINTR);
+	pthread_mutex_lock(&c->lock);
+	if (got < (ssize_t)sizeof(oh))
+		return;
+	memcpy(&oh, buf, sizeof(oh));
+	pf_debug("%s: notification %s (%zu bytes)", c->name,
+	    pf_notify_name(oh.error), n);
+	if ((size_t)got > sizeof(buf) || oh.len != (size_t)got)
+		return;
+	pf_notify_locked(c, oh.error, buf + sizeof(oh), (size_t)got - sizeof(oh));
+}
+
+/*
  * Receive one message as the reader.  Called unlocked, with c->reading
  * set by the caller.  Returns with the lock held.
  */
@@ -394,17 +511,36 @@ read_one(perfuse_conn *c)
 		return;
 	}
 	r = oh.unique != 0 ? find_req(c, oh.unique) : NULL;
+	if (r == NULL && oh.unique == 0) {
+		read_notification(c, (size_t)n);
+		return;
+	}
 	if (r == NULL) {
+		struct u64slot *a = map_get(&c->async, oh.unique);
+
 		pthread_mutex_unlock(&c->lock);
 		discard_msg(c);
 		pthread_mutex_lock(&c->lock);
-		if (oh.unique != 0)
-			pf_warn_ratelimit(&c->warned, 10, "%s: dropped a reply "
-			    "with unique %llu nobody asked for", c->name,
-			    (unsigned long long)oh.unique);
-		else
-			pf_debug("%s: notification %s ignored", c->name,
-			    pf_notify_name(oh.error));
+		if (a != NULL) {
+			/*
+			 * A RELEASE's reply: nobody waits for it (its error
+			 * could not be reported anyway, as in the kernel).
+			 * Only now may its node be forgotten.  The slot may
+			 * have moved while unlocked: look again.
+			 */
+			a = map_get(&c->async, oh.unique);
+			if (a != NULL) {
+				uint64_t node = a->v1;
+
+				map_del(&c->async, a);
+				pf_node_put_locked(c, node, 1);
+				pthread_cond_broadcast(&c->cv);
+			}
+			return;
+		}
+		pf_warn_ratelimit(&c->warned, 10, "%s: dropped a reply "
+		    "with unique %llu nobody asked for", c->name,
+		    (unsigned long long)oh.unique);
 		return;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -511,6 +647,76 @@ pf_call(perfuse_conn *c, uint32_t opcode, uint64_t nodeid,
 	return req.status;
 }
 
+/*
+ * As the reader when nobody reads, or waiting for one, until at most
+ * limit replies to asynchronous requests are outstanding or the server
+ * is gone.  Called locked.
+ */
+static void
+wait_async(perfuse_conn *c, size_t limit)
+{
+	while (c->async.used > limit && !c->dead) {
+		if (!c->reading) {
+			c->reading = 1;
+			pthread_mutex_unlock(&c->lock);
+			read_one(c);
+			c->reading = 0;
+			pthread_cond_broadcast(&c->cv);
+		} else {
+			pthread_cond_wait(&c->cv, &c->lock);
+		}
+	}
+}
+
+int
+pf_call_async(perfuse_conn *c, uint32_t opcode, uint64_t nodeid,
+    const struct iovec *in, int nin, uint64_t put_node)
+{
+	struct fuse_in_header h;
+	struct u64slot *a;
+	uint64_t unique;
+	size_t len = PF_IN_HDR + iov_total(in, nin);
+	int err;
+
+	if (len > c->msgmax) {
+		pf_node_put(c, put_node, 1);
+		return -EMSGSIZE;
+	}
+	pthread_mutex_lock(&c->lock);
+	/* Like the kernel's max_background: do not let replies pile up. */
+	wait_async(c, PF_ASYNC_MAX - 1);
+	if (c->dead) {
+		pf_node_put_locked(c, put_node, 1);
+		pf_unlock_flush(c);
+		return -ENOTCONN;
+	}
+	unique = c->next_unique;
+	c->next_unique += 2;
+	a = map_put(&c->async, unique);
+	if (a == NULL) {
+		/* No memory to remember it: wait for the reply instead. */
+		pthread_mutex_unlock(&c->lock);
+		err = pf_call(c, opcode, nodeid, in, nin, NULL, 0, NULL);
+		pf_node_put(c, put_node, 1);
+		return err;
+	}
+	a->v1 = put_node;
+	pthread_mutex_unlock(&c->lock);
+
+	fill_header(c, &h, opcode, nodeid, unique, len);
+	err = send_msg(c, &h, in, nin);
+	if (err != 0) {
+		pthread_mutex_lock(&c->lock);
+		a = map_get(&c->async, unique);
+		if (a != NULL) {
+			map_del(&c->async, a);
+			pf_node_put_locked(c, put_node, 1);
+		}
+		pf_unlock_flush(c);
+	}
+	return err;
+}
+
 /* ------------------------------------------------------------------ */
 /* Set-up and tear-down.                                                 */
 
@@ -521,6 +727,7 @@ parse_options(perfuse_conn *c)
 	char *copy, *tok, *save = NULL;
 
 	c->enable_access = 0;  /* as the seed: access checks are emulated */
+	c->cache_max = PF_CACHE_DEFAULT;
 	if (env == NULL || (copy = strdup(env)) == NULL)
 		return;
 	for (tok = strtok_r(copy, ",", &save); tok != NULL;
@@ -529,11 +736,25 @@ parse_options(perfuse_conn *c)
 			c->enable_access = 1;
 		else if (strcmp(tok, "disable_access") == 0)
 			c->enable_access = 0;
+		else if (strcmp(tok, "lookup_creat") == 0)
+			c->lookup_creat = 1;
 		else if (strcmp(tok, "enable_creat") == 0)
 			c->latched &= ~(1ULL << FUSE_CREATE);
 		else if (strcmp(tok, "disable_creat") == 0)
 			c->latched |= 1ULL << FUSE_CREATE;
-		else if (*tok != '\0')
+		else if (strncmp(tok, "cache_entries=", 14) == 0) {
+			char *end;
+			unsigned long long v;
+
+			errno = 0;
+			v = strtoull(tok + 14, &end, 10);
+			if (errno != 0 || end == tok + 14 || *end != '\0' ||
+			    tok[14] == '-' || v > (1ULL << 24))
+				pf_warn("PERFUSE_OPTIONS: bad value in '%s' ignored "
+				    "(0 to %llu)", tok, 1ULL << 24);
+			else
+				c->cache_max = (size_t)v;
+		} else if (*tok != '\0')
 			pf_warn("PERFUSE_OPTIONS: unknown option '%s' ignored", tok);
 	}
 	free(copy);
@@ -620,6 +841,15 @@ perfuse_disconnect(perfuse_conn *c)
 
 	if (c == NULL)
 		return 0;
+	/*
+	 * RELEASEs still in flight are answered first: the server sees every
+	 * handle released before the FORGETs and DESTROY, as from the kernel.
+	 * Then the cached entries go (their references are in the table).
+	 */
+	pthread_mutex_lock(&c->lock);
+	wait_async(c, 0);
+	pf_dc_free(c);
+	pthread_mutex_unlock(&c->lock);
 	n = forget_collect(c, &v, 1);
 	if (n > 0 && !c->dead)
 		err = forget_send(c, v, n);
@@ -634,7 +864,8 @@ perfuse_disconnect(perfuse_conn *c)
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cv);
 	free(c->forget_ids);
-	map_free(&c->nodes);
+	nodes_free(c);
+	map_free(&c->async);
 	free(c->name);
 	free(c);
 	return err;

@@ -16,6 +16,29 @@
 #include "proto.h"
 
 struct pf_req;
+struct pf_dentry;
+
+/*
+ * What libperfuse knows of a node it holds references to (slot v3 of
+ * perfuse_conn.nodes; the root's is perfuse_conn.root).  The attribute
+ * cache lives here; see cache.c.
+ */
+struct pf_inode {
+	uint64_t users;        /* holders: cached entries, walks, open handles */
+	uint64_t generation;
+	uint64_t attr_ver;     /* cache_ver when its attributes last changed */
+	uint64_t dir_ver;      /* cache_ver when names in it last changed */
+	int64_t attr_expire;   /* CLOCK_MONOTONIC ns until attr is valid; 0: not */
+	struct fuse_attr attr;
+};
+
+/* The dentry cache: (parent nodeid, name) -> nodeid, with an LRU list. */
+struct pf_dcache {
+	struct pf_dentry **buckets;
+	size_t nbuckets;       /* a power of two, or 0 */
+	size_t n;              /* entries */
+	struct pf_dentry *lru_head, *lru_tail;  /* most recently used first */
+};
 
 struct perfuse_conn {
 	int fd;
@@ -32,10 +55,21 @@ struct perfuse_conn {
 	int reading;           /* a thread is receiving for everybody */
 	int dead;              /* the server is gone: -ENOTCONN from now on */
 	uint64_t latched;      /* bit per opcode < 64: ENOSYS seen */
-	struct u64map nodes;   /* nodeid -> nlookup, to forget, generation */
+	/*
+	 * nodeid -> nlookup (v1: references the server handed out and we
+	 * have not forgotten yet), the part of it waiting for a FORGET (v2)
+	 * and its struct pf_inode (v3).
+	 */
+	struct u64map nodes;
 	uint64_t *forget_ids;  /* nodes with to_forget > 0 */
 	size_t nforget, forget_cap;
+	struct u64map async;   /* unique -> node to let go (v1): replies nobody waits for */
+	struct pf_inode root;  /* the root's attributes (never forgotten) */
+	struct pf_dcache dc;
+	uint64_t cache_ver;    /* bumped by every change to a name or attributes */
+	size_t cache_max;      /* PERFUSE_OPTIONS cache_entries; 0: no caching */
 	int enable_access;     /* PERFUSE_OPTIONS */
+	int lookup_creat;      /* PERFUSE_OPTIONS: LOOKUP before CREATE */
 	long warned;           /* rate limit of reply warnings */
 };
 
@@ -71,16 +105,97 @@ int pf_latched(perfuse_conn *c, uint32_t opcode);
 void pf_latch(perfuse_conn *c, uint32_t opcode);
 
 /*
- * Record a reference the server handed out with an entry (LOOKUP, CREATE,
- * MKNOD ...).  Never fails: the reference is what the server counts.
+ * Node references.  The server counts lookup references (nlookup); here
+ * a node also counts its users: whoever needs the nodeid to stay valid (a
+ * cached entry, a path walk in progress, an open handle, a RELEASE in
+ * flight).  When the last user goes, every reference the node still has
+ * is forgotten, as the kernel forgets an inode's nlookup when it evicts it.
+ *
+ * pf_node_got() records a reference the server handed out with an entry
+ * (LOOKUP, CREATE, MKNOD ...) and makes the caller a user.  Returns 0, or
+ * -ENOMEM when it could not be recorded (then it was forgotten at once and
+ * the caller is no user).
  */
-void pf_node_got(perfuse_conn *c, uint64_t nodeid, uint64_t generation);
+int pf_node_got(perfuse_conn *c, uint64_t nodeid, uint64_t generation);
 
-/* Give back n references to nodeid; FORGETs go out in batches. */
+/* The caller stops being a user n times; FORGETs go out in batches. */
 void pf_node_put(perfuse_conn *c, uint64_t nodeid, uint64_t n);
 
 /* Send every FORGET still owed.  Returns 0 or -errno. */
 int pf_forget_flush(perfuse_conn *c);
+
+/* With c->lock held: the inode of a node in the table (or the root), NULL if none. */
+struct pf_inode *pf_inode_locked(perfuse_conn *c, uint64_t nodeid);
+/* With c->lock held: one more user of a node known to be held. */
+void pf_node_hold_locked(perfuse_conn *c, uint64_t nodeid);
+/* With c->lock held: pf_node_put() without the flush. */
+void pf_node_put_locked(perfuse_conn *c, uint64_t nodeid, uint64_t n);
+/* Unlock c->lock and send the FORGETs collected if a batch is full. */
+void pf_unlock_flush(perfuse_conn *c);
+
+/*
+ * Send a request whose reply nobody waits for (RELEASE, RELEASEDIR, as the
+ * kernel sends them in the background): whoever reads the reply drops it
+ * and then lets go of one user of put_node (0: none), so that the node's
+ * FORGET comes after the RELEASE, as in the kernel.  At most PF_ASYNC_MAX
+ * are in flight; the caller waits (reading replies) beyond.
+ */
+int pf_call_async(perfuse_conn *c, uint32_t opcode, uint64_t nodeid,
+    const struct iovec *in, int nin, uint64_t put_node);
+
+/* ------------------------------------------------------------------ */
+/* cache.c: the dentry and attribute caches.  Functions named _locked     */
+/* are called with c->lock held.                                         */
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t pf_now(void);
+/* When a validity of sec.nsec given at now ends; 0 for a zero validity. */
+int64_t pf_expiry(int64_t now, uint64_t sec, uint32_t nsec);
+
+/* Outcome of pf_dc_get_locked(). */
+enum pf_dc_hit { PF_DC_MISS, PF_DC_POSITIVE, PF_DC_NEGATIVE };
+
+/*
+ * Look (parent, name) up in the dentry cache.  A valid positive entry
+ * gives its nodeid in *nodeid and the caller becomes a user of it; an
+ * expired one is removed, and then *stale gets its nodeid with the
+ * entry's user handed over to the caller (0 if none), so that the node
+ * stays valid while it is looked up again.
+ */
+enum pf_dc_hit pf_dc_get_locked(perfuse_conn *c, uint64_t parent,
+    const char *name, int64_t now, uint64_t *nodeid, uint64_t *stale);
+/*
+ * Cache (parent, name) -> nodeid (0: a negative entry) until expire,
+ * replacing an entry there.  The entry is a user of nodeid and of
+ * parent.  Nothing is cached when the cache is off, expire is 0, or the
+ * names in parent changed since snap (a reply older than that change).
+ */
+void pf_dc_set_locked(perfuse_conn *c, uint64_t parent, const char *name,
+    uint64_t nodeid, int64_t expire, uint64_t snap);
+/* Forget (parent, name): a name in parent changed. */
+void pf_dc_drop_locked(perfuse_conn *c, uint64_t parent, const char *name,
+    size_t len);
+/* Names in dir changed (made, removed): its attributes and LOOKUPs in
+ * flight in it are stale. */
+void pf_dir_changed_locked(perfuse_conn *c, uint64_t dir);
+/* Free every entry without touching the node table (disconnect). */
+void pf_dc_free(perfuse_conn *c);
+
+/*
+ * Store attributes from a reply sent at snap, valid for sec.nsec; stale
+ * when the node's attributes changed since snap.  modified: the request
+ * changed them (SETATTR, CREATE ...), so replies sent before it are stale.
+ */
+void pf_attr_set_locked(perfuse_conn *c, uint64_t nodeid,
+    const struct fuse_attr *a, uint64_t sec, uint32_t nsec, uint64_t snap,
+    int modified);
+/* The node's attributes changed in a way we cannot know: ask next time. */
+void pf_attr_inval_locked(perfuse_conn *c, uint64_t nodeid);
+/* Cached attributes of nodeid when still valid: 1 and *a, else 0. */
+int pf_attr_get_locked(perfuse_conn *c, uint64_t nodeid, int64_t now,
+    struct fuse_attr *a);
+/* A notification from the server (unique 0): invalidate what it names. */
+void pf_notify_locked(perfuse_conn *c, int code, const void *body, size_t len);
 
 /* Convert attributes at the session's minor into a struct stat. */
 void pf_attr_to_stat(const perfuse_conn *c, const struct fuse_attr *a,

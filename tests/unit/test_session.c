@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "perfuse.h"
@@ -84,6 +85,17 @@ struct peer {
 	uint32_t last_mknod_mode, last_create_mode;
 
 	/* script */
+	uint64_t ev_sec, av_sec;   /* entry_valid, attr_valid (0 by default: */
+	uint32_t ev_nsec, av_nsec; /*  a server that lets nothing be cached) */
+	int negative;              /* a missing name: nodeid 0 with entry_valid */
+	int release_hold;          /* keep RELEASE replies until wakefd is written */
+	int wakefd[2];
+	struct msg held[8];
+	int nheld, releases_answered;
+	int32_t flush_err;         /* answer FLUSH with this */
+	int notify_code;           /* send this notification before the next reply */
+	uint64_t notify_parent, notify_child;
+	char notify_name[64];
 	int create_enosys;
 	int getattr_mode;          /* enum ga_mode, reset after use */
 	uint64_t root_size;
@@ -168,6 +180,10 @@ peer_new(unsigned minor)
 	p->max_write = 128 * 1024;
 	pthread_mutex_init(&p->lock, NULL);
 	p->root_size = 4096;
+	if (pipe(p->wakefd) != 0) {
+		perror("pipe");
+		exit(1);
+	}
 	add_node(p, 0, "", S_IFDIR | 0755, 4096);                 /* 1 */
 	add_node(p, 1, "a", S_IFDIR | 0750, 4096);                /* 2 */
 	add_node(p, 2, "b", S_IFREG | 0640, 12345);               /* 3 */
@@ -254,11 +270,15 @@ entry(struct peer *p, uint64_t id, unsigned char *out)
 	memset(&e, 0, sizeof(e));
 	e.nodeid = id;
 	e.generation = 1;
-	e.entry_valid = 1;
-	e.attr_valid = 1;
-	fill_attr(p, id, &e.attr);
+	e.entry_valid = p->ev_sec;
+	e.entry_valid_nsec = p->ev_nsec;
+	e.attr_valid = p->av_sec;
+	e.attr_valid_nsec = p->av_nsec;
+	if (id != 0)
+		fill_attr(p, id, &e.attr);
 	memcpy(out, &e, esz);
-	p->refs[id]++;
+	if (id != 0)
+		p->refs[id]++;
 	return esz;
 }
 
@@ -304,6 +324,34 @@ handle(struct peer *p, const unsigned char *rq, size_t n, struct msg *q, int *nq
 	if (p->eof_on != 0 && h.opcode == (uint32_t)p->eof_on)
 		return 1;
 	id = h.nodeid;
+	if (p->notify_code != 0) {
+		unsigned char nb[128];
+		size_t nl = strlen(p->notify_name), len = 0;
+
+		memset(nb, 0, sizeof(nb));
+		if (p->notify_code == FUSE_NOTIFY_INVAL_INODE) {
+			struct fuse_notify_inval_inode_out ii = { p->notify_child, 0, 0 };
+
+			memcpy(nb, &ii, sizeof(ii));
+			len = sizeof(ii);
+		} else if (p->notify_code == FUSE_NOTIFY_INVAL_ENTRY) {
+			struct fuse_notify_inval_entry_out ie = { p->notify_parent,
+				(uint32_t)nl, 0 };
+
+			memcpy(nb, &ie, sizeof(ie));
+			memcpy(nb + sizeof(ie), p->notify_name, nl + 1);
+			len = sizeof(ie) + nl + 1;
+		} else if (p->notify_code == FUSE_NOTIFY_DELETE) {
+			struct fuse_notify_delete_out de = { p->notify_parent,
+				p->notify_child, (uint32_t)nl, 0 };
+
+			memcpy(nb, &de, sizeof(de));
+			memcpy(nb + sizeof(de), p->notify_name, nl + 1);
+			len = sizeof(de) + nl + 1;
+		}
+		reply(q, nq, 0, p->notify_code, nb, len);
+		p->notify_code = 0;
+	}
 
 	switch (h.opcode) {
 	case FUSE_INIT: {
@@ -370,6 +418,10 @@ handle(struct peer *p, const unsigned char *rq, size_t n, struct msg *q, int *nq
 			p->nlk++;
 		}
 		child = find_child(p, id, name);
+		if (child == 0 && p->negative) {
+			reply(q, nq, h.unique, 0, out, entry(p, 0, out));
+			return 0;
+		}
 		if (child == 0) {
 			reply(q, nq, h.unique, -ENOENT, NULL, 0);
 			return 0;
@@ -387,7 +439,8 @@ handle(struct peer *p, const unsigned char *rq, size_t n, struct msg *q, int *nq
 		if (!live(p, id))
 			pfail(p, "GETATTR of unreferenced node %llu", (unsigned long long)id);
 		memset(&ao, 0, sizeof(ao));
-		ao.attr_valid = 1;
+		ao.attr_valid = p->av_sec;
+		ao.attr_valid_nsec = p->av_nsec;
 		fill_attr(p, id, &ao.attr);
 		p->getattr_mode = GA_NORMAL;
 		switch (mode) {
@@ -617,6 +670,71 @@ handle(struct peer *p, const unsigned char *rq, size_t n, struct msg *q, int *nq
 		if (!live(p, id))
 			pfail(p, "%s of unreferenced node %llu", pf_op_name(h.opcode),
 			    (unsigned long long)id);
+		if (h.opcode == FUSE_FLUSH) {
+			reply(q, nq, h.unique, p->flush_err, NULL, 0);
+		} else if (p->release_hold && p->nheld < 8) {
+			reply(p->held, &p->nheld, h.unique, 0, NULL, 0);
+		} else {
+			reply(q, nq, h.unique, 0, NULL, 0);
+			p->releases_answered++;
+		}
+		return 0;
+	}
+	case FUSE_STATFS: {
+		struct fuse_statfs_out so;
+
+		memset(&so, 0, sizeof(so));
+		so.st.bsize = 4096;
+		so.st.namelen = 255;
+		reply(q, nq, h.unique, 0, &so, p->agreed < 4 ? 48 : sizeof(so));
+		return 0;
+	}
+	case FUSE_UNLINK: {
+		int child;
+
+		if ((name = one_name(p, "UNLINK", body, blen)) == NULL) {
+			reply(q, nq, h.unique, -EINVAL, NULL, 0);
+			return 0;
+		}
+		if (!live(p, id))
+			pfail(p, "UNLINK in unreferenced node %llu", (unsigned long long)id);
+		child = find_child(p, id, name);
+		if (child == 0) {
+			reply(q, nq, h.unique, -ENOENT, NULL, 0);
+			return 0;
+		}
+		p->node[child].parent = 0;       /* gone from the tree */
+		p->node[child].name[0] = '\0';
+		reply(q, nq, h.unique, 0, NULL, 0);
+		return 0;
+	}
+	case FUSE_RENAME: {
+		struct fuse_rename_in ri;
+		const char *newname;
+		int child, target;
+
+		if (blen < sizeof(ri) + 4) {
+			pfail(p, "RENAME of %zu bytes", blen);
+			reply(q, nq, h.unique, -EINVAL, NULL, 0);
+			return 0;
+		}
+		memcpy(&ri, body, sizeof(ri));
+		name = (const char *)body + sizeof(ri);
+		newname = name + strlen(name) + 1;
+		if (!live(p, id) || !live(p, ri.newdir))
+			pfail(p, "RENAME between unreferenced nodes");
+		child = find_child(p, id, name);
+		if (child == 0) {
+			reply(q, nq, h.unique, -ENOENT, NULL, 0);
+			return 0;
+		}
+		target = find_child(p, ri.newdir, newname);
+		if (target != 0) {
+			p->node[target].parent = 0;
+			p->node[target].name[0] = '\0';
+		}
+		p->node[child].parent = ri.newdir;
+		snprintf(p->node[child].name, sizeof(p->node[child].name), "%s", newname);
 		reply(q, nq, h.unique, 0, NULL, 0);
 		return 0;
 	}
@@ -657,16 +775,29 @@ peer_main(void *arg)
 	for (;;) {
 		ssize_t n;
 		int hang;
+		struct pollfd pw[2] = { { p->fd, POLLIN, 0 }, { p->wakefd[0], POLLIN, 0 } };
+		int pr = poll(pw, 2, p->batch && nq > 0 ? 5 : -1);
 
-		if (p->batch && nq > 0) {
-			struct pollfd pfd = { p->fd, POLLIN, 0 };
+		if (pr == 0) {
+			/* A batch waited long enough for more requests. */
+			pthread_mutex_lock(&p->lock);
+			flush_msgs(p, q, &nq, 1);
+			pthread_mutex_unlock(&p->lock);
+			continue;
+		}
+		/* Held RELEASE replies go when the test writes to wakefd. */
+		if (pr > 0 && (pw[1].revents & POLLIN)) {
+			char ch;
 
-			if (poll(&pfd, 1, 5) == 0) {
+			if (read(p->wakefd[0], &ch, 1) == 1) {
 				pthread_mutex_lock(&p->lock);
-				flush_msgs(p, q, &nq, 1);
+				p->release_hold = 0;
+				p->releases_answered += p->nheld;
+				flush_msgs(p, p->held, &p->nheld, 0);
 				pthread_mutex_unlock(&p->lock);
-				continue;
 			}
+			if (!(pw[0].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
 		}
 		n = recv(p->fd, rb, RBUF, MSG_TRUNC);
 		if (n < 0 && errno == EINTR)
@@ -692,6 +823,8 @@ peer_main(void *arg)
 	}
 	while (nq > 0)
 		free(q[--nq].b);
+	while (p->nheld > 0)
+		free(p->held[--p->nheld].b);
 	close(p->fd);
 	free(rb);
 	return NULL;
@@ -777,6 +910,8 @@ peer_ops(struct peer *p, uint32_t op)
 static void
 peer_free(struct peer *p)
 {
+	close(p->wakefd[0]);
+	close(p->wakefd[1]);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
@@ -967,21 +1102,32 @@ test_forget_batches(unsigned minor)
 }
 
 /* ------------------------------------------------------------------ */
-/* (b) ENOSYS latching of CREATE.                                        */
+/* (b) CREATE without a LOOKUP before it; ENOSYS latching of CREATE.   */
+
+/* A round trip: the peer has handled everything sent before it. */
+static void
+sync_peer(perfuse_conn *c, int line)
+{
+	struct statvfs sv;
+
+	check_eq(perfuse_statfs(c, "/", &sv), 0, "statfs (a round trip)", line);
+}
 
 static void
-test_create(unsigned minor, int enosys, int disable_env)
+test_create(unsigned minor, int enosys, int disable_env, int ttl)
 {
 	struct peer *p = peer_new(minor);
-	perfuse_file *f = NULL, *g = NULL;
+	perfuse_file *f = NULL, *g = NULL, *x = NULL;
+	int nocreate = enosys || disable_env;
 	perfuse_conn *c;
 	int r;
 
-	group(gname("CREATE at 7.%u: %s", minor, disable_env ?
+	group(gname("CREATE at 7.%u: %s, %s", minor, disable_env ?
 	    "PERFUSE_OPTIONS=disable_creat" : enosys ? "ENOSYS, then MKNOD+OPEN" :
-	    "the server has it"));
+	    "the server has it", ttl ? "entries cached" : "nothing cached"));
 	alarm(30);
 	p->create_enosys = enosys;
+	p->ev_sec = p->av_sec = ttl ? 1000 : 0;
 	if (disable_env)
 		setenv("PERFUSE_OPTIONS", "disable_creat", 1);
 	c = start(p, __LINE__);
@@ -996,11 +1142,14 @@ test_create(unsigned minor, int enosys, int disable_env)
 	check(r != 0 || f != NULL, "a file handle", __LINE__);
 	check_eq(peer_ops(p, FUSE_CREATE), disable_env ? 0 : 1, "CREATEs after one create",
 	    __LINE__);
-	if (enosys || disable_env) {
+	if (nocreate) {
+		check_eq(peer_ops(p, FUSE_LOOKUP), 1, "a LOOKUP before MKNOD", __LINE__);
 		check_eq(peer_ops(p, FUSE_MKNOD), 1, "MKNOD as the fallback", __LINE__);
 		check_eq(peer_ops(p, FUSE_OPEN), 1, "OPEN after MKNOD", __LINE__);
 		check_eqx(p->last_mknod_mode, S_IFREG | 0644, "MKNOD mode", __LINE__);
 	} else {
+		/* The point: a new file costs one CREATE, no LOOKUP. */
+		check_eq(peer_ops(p, FUSE_LOOKUP), 0, "no LOOKUP before CREATE", __LINE__);
 		check_eq(peer_ops(p, FUSE_MKNOD), 0, "no MKNOD", __LINE__);
 		check_eq(peer_ops(p, FUSE_OPEN), 0, "no OPEN", __LINE__);
 		check_eqx(p->last_create_mode, S_IFREG | 0644, "CREATE mode", __LINE__);
@@ -1009,21 +1158,67 @@ test_create(unsigned minor, int enosys, int disable_env)
 	check_eq(r, 0, "open /g with O_CREAT", __LINE__);
 	check_eq(peer_ops(p, FUSE_CREATE), disable_env ? 0 : enosys ? 1 : 2,
 	    "CREATEs after two creates", __LINE__);
-	check_eq(peer_ops(p, FUSE_MKNOD), enosys || disable_env ? 2 : 0, "MKNODs",
-	    __LINE__);
-	/* An existing file is opened, not created. */
+	check_eq(peer_ops(p, FUSE_MKNOD), nocreate ? 2 : 0, "MKNODs", __LINE__);
+	check_eq(peer_ops(p, FUSE_LOOKUP), nocreate ? 2 : 0, "LOOKUPs", __LINE__);
+	/*
+	 * An existing file is opened, not created: from its cached entry
+	 * when there is one; else a CREATE refused with EEXIST, then LOOKUP
+	 * and OPEN (or, without CREATE, LOOKUP and OPEN).
+	 */
 	if (f != NULL)
 		check_eq(perfuse_file_close(f), 0, "close /f", __LINE__);
 	f = NULL;
 	r = perfuse_file_open(c, "/f", O_CREAT | O_WRONLY, 0644, &f);
 	check_eq(r, 0, "open the existing /f with O_CREAT", __LINE__);
-	check_eq(peer_ops(p, FUSE_CREATE), disable_env ? 0 : enosys ? 1 : 2,
-	    "no CREATE for an existing file", __LINE__);
+	check_eq(peer_ops(p, FUSE_CREATE), disable_env ? 0 : enosys ? 1 : ttl ? 2 : 3,
+	    "CREATEs after opening an existing file", __LINE__);
+	check_eq(peer_ops(p, FUSE_LOOKUP), nocreate ? (ttl ? 2 : 3) : (ttl ? 0 : 1),
+	    "LOOKUPs after opening an existing file", __LINE__);
+	check_eq(peer_ops(p, FUSE_OPEN), nocreate ? 3 : 1, "OPENs", __LINE__);
+	/* O_EXCL: the server's EEXIST is the answer, nothing cached counts. */
+	r = perfuse_file_open(c, "/f", O_CREAT | O_EXCL | O_WRONLY, 0644, &x);
+	check_eq(r, -EEXIST, "O_EXCL open of the existing /f", __LINE__);
+	check(x == NULL, "no handle", __LINE__);
+	check_eq(peer_ops(p, FUSE_CREATE), disable_env ? 0 : enosys ? 1 : ttl ? 3 : 4,
+	    "CREATEs after an O_EXCL open of an existing file", __LINE__);
 	if (f != NULL)
 		check_eq(perfuse_file_close(f), 0, "close /f", __LINE__);
 	if (g != NULL)
 		check_eq(perfuse_file_close(g), 0, "close /g", __LINE__);
+	sync_peer(c, __LINE__);
 	check_eq(peer_ops(p, FUSE_RELEASE), 3, "RELEASEs", __LINE__);
+	finish(c, p, __LINE__);
+	peer_free(p);
+}
+
+static void
+test_lookup_creat(void)
+{
+	struct peer *p = peer_new(38);
+	perfuse_file *f = NULL;
+	perfuse_conn *c;
+	int r;
+
+	group("CREATE: PERFUSE_OPTIONS=lookup_creat looks the name up first");
+	alarm(30);
+	setenv("PERFUSE_OPTIONS", "lookup_creat", 1);
+	c = start(p, __LINE__);
+	unsetenv("PERFUSE_OPTIONS");
+	if (c == NULL) {
+		peer_free(p);
+		return;
+	}
+	r = perfuse_file_open(c, "/f", O_CREAT | O_EXCL | O_WRONLY, 0644, &f);
+	check_eq(r, 0, "create /f", __LINE__);
+	check_eq(peer_ops(p, FUSE_LOOKUP), 1, "LOOKUP before CREATE", __LINE__);
+	check_eq(peer_ops(p, FUSE_CREATE), 1, "CREATE", __LINE__);
+	if (f != NULL)
+		check_eq(perfuse_file_close(f), 0, "close", __LINE__);
+	f = NULL;
+	r = perfuse_file_open(c, "/f", O_CREAT | O_EXCL | O_WRONLY, 0644, &f);
+	check_eq(r, -EEXIST, "O_EXCL create of the existing /f", __LINE__);
+	check_eq(peer_ops(p, FUSE_LOOKUP), 2, "found by LOOKUP", __LINE__);
+	check_eq(peer_ops(p, FUSE_CREATE), 1, "no CREATE sent for it", __LINE__);
 	finish(c, p, __LINE__);
 	peer_free(p);
 }
@@ -1152,7 +1347,7 @@ worker_main(void *arg)
 }
 
 static void
-test_concurrent(void)
+test_concurrent(int ttl)
 {
 	struct peer *p = peer_new(38);
 	struct worker w[8];
@@ -1161,9 +1356,13 @@ test_concurrent(void)
 	int i, calls = 0, errors = 0, wrong = 0, lookups = 0;
 	const char *first = "";
 
-	group("8 threads x 200 stats, answered last-first in batches of 4");
+	group(ttl ? "8 threads x 200 stats, answered last-first in batches of 4, "
+	    "entries cached for 0.01 s" :
+	    "8 threads x 200 stats, answered last-first in batches of 4");
 	alarm(120);
 	p->batch = 1;
+	/* Short: entries expire and are looked up again while others use them. */
+	p->ev_nsec = p->av_nsec = ttl ? 10000000 : 0;
 	if ((c = start(p, __LINE__)) == NULL) {
 		peer_free(p);
 		return;
@@ -1187,7 +1386,12 @@ test_concurrent(void)
 	checkf(errors == 0, __LINE__, "%d calls failed; first: %s", errors, first);
 	checkf(wrong == 0, __LINE__, "%d calls got another call's attributes; first: %s",
 	    wrong, first);
-	check_eq(peer_ops(p, FUSE_LOOKUP), lookups, "LOOKUPs the peer answered", __LINE__);
+	if (ttl)
+		checkf(peer_ops(p, FUSE_LOOKUP) < lookups, __LINE__, "LOOKUPs the peer "
+		    "answered: %d of %d", peer_ops(p, FUSE_LOOKUP), lookups);
+	else
+		check_eq(peer_ops(p, FUSE_LOOKUP), lookups, "LOOKUPs the peer answered",
+		    __LINE__);
 	pthread_mutex_lock(&p->lock);
 	checkf(p->max_batch >= 2, __LINE__, "largest batch answered out of order: %d",
 	    p->max_batch);
@@ -1393,6 +1597,406 @@ test_pread(unsigned minor, uint16_t max_pages)
 	free(buf);
 }
 
+/* ------------------------------------------------------------------ */
+/* (g) The dentry and attribute caches.                                  */
+
+static int
+lookups_of(struct peer *p, const char *name)
+{
+	int i, n = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (i = 0; i < p->nlk; i++)
+		if (strcmp(p->lk[i].name, name) == 0)
+			n++;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+static void
+test_cache_hits(void)
+{
+	struct peer *p = peer_new(38);
+	perfuse_conn *c;
+	struct stat st;
+	int r, lk;
+
+	group("cache: a hit within entry_valid and attr_valid asks nothing");
+	alarm(30);
+	p->ev_sec = p->av_sec = 1000;
+	if ((c = start(p, __LINE__)) == NULL) {
+		peer_free(p);
+		return;
+	}
+	r = perfuse_stat(c, "/a/b", &st);
+	check(r == 0 && st.st_size == 12345 && st.st_ino == 3, "stat /a/b", __LINE__);
+	check_eq(peer_ops(p, FUSE_LOOKUP), 2, "LOOKUPs of a and b", __LINE__);
+	r = perfuse_stat(c, "/a/b", &st);
+	check(r == 0 && st.st_size == 12345 && st.st_ino == 3 &&
+	    st.st_mtim.tv_nsec == 225, "stat /a/b again: the same attributes", __LINE__);
+	r = perfuse_stat(c, "a", &st);
+	check(r == 0 && st.st_ino == 2 && S_ISDIR(st.st_mode), "stat a", __LINE__);
+	check_eq(peer_ops(p, FUSE_LOOKUP), 2, "no more LOOKUPs", __LINE__);
+	check_eq(peer_ops(p, FUSE_GETATTR), 0, "no GETATTR", __LINE__);
+	/* The root: one GETATTR, then its attributes are cached too. */
+	r = perfuse_stat(c, "/", &st);
+	check(r == 0 && st.st_ino == 1, "stat /", __LINE__);
+	r = perfuse_stat(c, "/", &st);
+	check(r == 0 && st.st_ino == 1, "stat / again", __LINE__);
+	check_eq(peer_ops(p, FUSE_GETATTR), 1, "one GETATTR of the root", __LINE__);
+	/* perfuse_fstat always asks (the benchmark's GETATTR round trip). */
+	{
+		perfuse_file *f = NULL;
+
+		r = perfuse_file_open(c, "/a/b", O_RDONLY, 0, &f);
+		check_eq(r, 0, "open /a/b", __LINE__);
+		check_eq(peer_ops(p, FUSE_LOOKUP), 2, "open: no LOOKUP", __LINE__);
+		if (f != NULL) {
+			check_eq(perfuse_fstat(f, &st), 0, "fstat", __LINE__);
+			check_eq(peer_ops(p, FUSE_GETATTR), 2, "fstat sends GETATTR",
+			    __LINE__);
+			check_eq(perfuse_file_close(f), 0, "close", __LINE__);
+		}
+	}
+	/* A reference for each cached entry, no more. */
+	sync_peer(c, __LINE__);
+	check_eq((long long)peer_refs(p), 2, "references held by the cache", __LINE__);
+	check_eq((long long)perfuse_conn_lookups(c), 2, "perfuse_conn_lookups", __LINE__);
+	lk = lookups_of(p, "b");
+	check_eq(lk, 1, "LOOKUPs of b", __LINE__);
+	/* Disconnect forgets what the cache held, before DESTROY. */
+	finish(c, p, __LINE__);
+	peer_free(p);
+}
+
+static void
+test_cache_expiry(void)
+{
+	struct peer *p = peer_new(38);
+	perfuse_conn *c;
+	struct stat st;
+	int r;
+
+	group("cache: expiry of entry_valid_nsec and attr_valid_nsec");
+	alarm(30);
+	/* 0.2 s, in the nsec fields alone. */
+	p->ev_nsec = p->av_nsec = 200000000;
+	if ((c = start(p, __LINE__)) == NULL) {
+		peer_free(p);
+		return;
+	}
+	r = perfuse_stat(c, "/n1", &st);
+	check(r == 0 && st.st_ino == nfile_id(1), "stat /n1", __LINE__);
+	r = perfuse_stat(c, "/n1", &st);
+	check(r == 0 && st.st_ino == nfile_id(1), "stat /n1 at once", __LINE__);
+	check_eq(lookups_of(p, "n1"), 1, "one LOOKUP within 0.2 s", __LINE__);
+	usleep(300 * 1000);
+	r = perfuse_stat(c, "/n1", &st);
+	check(r == 0 && st.st_ino == nfile_id(1), "stat /n1 0.3 s later", __LINE__);
+	check_eq(lookups_of(p, "n1"), 2, "a LOOKUP once the entry expired", __LINE__);
+	check_eq(peer_ops(p, FUSE_GETATTR), 0, "no GETATTR (the LOOKUP's attributes)",
+	    __LINE__);
+	sync_peer(c, __LINE__);
+	check_eq((long long)perfuse_conn_lookups(c), (long long)peer_refs(p),
+	    "perfuse_conn_lookups = the peer's count", __LINE__);
+	finish(c, p, __LINE__);
+	peer_free(p);
+
+	group("cache: attributes expire before the entry: GETATTR, no LOOKUP");
+	p = peer_new(38);
+	p->ev_sec = 1000;
+	p->av_nsec = 200000000;
+	if ((c = start(p, __LINE__)) == NULL) {
+		peer_free(p);
+		return;
+	}
+	r = perfuse_stat(c, "/n2", &st);
+	check(r == 0 && st.st_size == (off_t)nfile_size(2), "stat /n2", __LINE__);
+	usleep(300 * 1000);
+	pthread_mutex_lock(&p->lock);
+	p->node[nfile_id(2)].size = 4242;
+	pthread_mutex_unlock(&p->lock);
+	r = perfuse_stat(c, "/n2", &st);
+	check(r == 0 && st.st_size == 4242, "stat /n2 0.3 s later: new attributes",
+	    __LINE__);
+	check_eq(lookups_of(p, "n2"), 1, "one LOOKUP", __LINE__);
+	check_eq(peer_ops(p, FUSE_GETATTR), 1, "one GETATTR", __LINE__);
+	r = perfuse_stat(c, "/n2", &st);
+	check(r == 0 && st.st_size == 4242, "stat /n2 again", __LINE__);
+	check_eq(peer_ops(p, FUSE_GETATTR), 1, "the GETATTR's attributes cached", __LINE__);
+	finish(c, p, __LINE__);
+	peer_free(p);
+}
+
+static void
+test_cache_negative(void)
+{
+	struct peer *p = peer_new(38);
+	perfuse_file *f = NULL;
+	perfuse_conn *c;
+	struct stat st;
+	int r;
+
+	group("cache: negative entries (nodeid 0 with entry_valid), not -ENOENT");
+	alarm(30);
+	p->ev_sec = p->av_sec = 1000;
+	p->negative = 1;
+	if ((c = start(p, __LINE__)) == NULL) {
+		peer_free(p);
+		return;
+	}
+	check_eq(perfuse_stat(c, "/nothing", &st), -ENOENT, "stat /nothing", __LINE__);
+	check_eq(perfuse_stat(c, "/nothing", &st), -ENOENT, "stat /nothing again",
+	    __LINE__);
+	check_eq(perfuse_stat(c, "/nothing/x", &st), -ENOENT, "stat /nothing/x", __LINE__);
+	check_eq(lookups_of(p, "nothing"), 1, "one LOOKUP: the negative entry cached",
+	    __LINE__);
+	/* Created here: the negative entry gives way to the new file. */
+	r = perfuse_file_open(c, "/nothing", O_CREAT | O_RDWR, 0600, &f);
+	check_eq(r, 0, "create /nothing", __LINE__);
+	check_eq(lookups_of(p, "nothing"), 1, "CREATE without a LOOKUP", __LINE__);
+	if (f != NULL)
+		check_eq(perfuse_file_close(f), 0, "close", __LINE__);
+	r = perfuse_stat(c, "/nothing", &st);
+	check(r == 0 && S_ISREG(st.st_mode), "stat /nothing after the create", __LINE__);
+	check_eq(lookups_of(p, "nothing"), 1, "from the entry CREATE returned", __LINE__);
+	finish(c, p, __LINE__);
+	peer_free(p);
+
+	group("cache: -ENOENT is no negative entry");
+	p = peer_new(38);
+	p->ev_sec = p->av_sec = 1000;
+	if ((c = start(p, __LINE__)) == NULL) {
+		peer_free(p);
+		return;
+	}
+	check_eq(perfuse_stat(c, "/nothing", &st), -ENOENT, "stat /nothing", __LINE__);
+	check_eq(perfuse_stat(c, "/nothing", &st), -ENOENT, "stat /nothing again",
+	    __LINE__);
+	check_eq(lookups_of(p, "nothing"), 2, "a LOOKUP each time", __LINE__);
+	finish(c, p, __LINE__);
+	peer_free(p);
+}
+
+static void
+test_cache_inval(void)
+{
+	struct peer *p = peer_new(38);
+	perfuse_conn *c;
+	struct stat st;
+	int r;
+
+	group("cache: unlink and rename through the connection invalidate");
+	alarm(30);
+	p->ev_sec = p->av_sec = 1000;
+	if ((c = start(p, __LINE__)) == NULL) {
+		peer_free(p);
+		return;
+	}
+	check_eq(perfuse_stat(c, "/n1", &st), 0, "stat /n1", __LINE__);
+	check_eq(perfuse_unlink(c, "/n1"), 0, "unlink /n1", __LINE__);
+	check_eq(lookups_of(p, "n1"), 1, "unlink of a cached name: no LOOKUP", __LINE__);
+	check_eq(perfuse_stat(c, "/n1", &st), -ENOENT, "stat /n1 after unlink", __LINE__);
+	check_eq(lookups_of(p, "n1"), 2, "the entry went with the unlink", __LINE__);
+
+	check_eq(perfuse_stat(c, "/n2", &st), 0, "stat /n2", __LINE__);
+	check_eq(perfuse_stat(c, "/n3", &st), 0, "stat /n3", __LINE__);
+	check_eq(perfuse_rename(c, "/n2", "/n3", 0), 0, "rename /n2 over /n3", __LINE__);
+	check_eq(perfuse_stat(c, "/n2", &st), -ENOENT, "stat /n2 after rename", __LINE__);
+	r = perfuse_stat(c, "/n3", &st);
+	check(r == 0 && st.st_ino == nfile_id(2), "stat /n3: the file that was /n2",
+	    __LINE__);
+
+	/* Notifications from the server. */
+	check_eq(perfuse_stat(c, "/n4", &st), 0, "stat /n4", __LINE__);
+	check_eq(perfuse_stat(c, "/n5", &st), 0, "stat /n5", __LINE__);
+	check_eq(perfuse_stat(c, "/n6", &st), 0, "stat /n6", __LINE__);
+	pthread_mutex_lock(&p->lock);
+	p->notify_code = FUSE_NOTIFY_INVAL_ENTRY;
+	p->notify_parent = 1;
+	snprintf(p->notify_name, sizeof(p->notify_name), "n4");
+	pthread_mutex_unlock(&p->lock);
+	sync_peer(c, __LINE__);
+	check_eq(perfuse_stat(c, "/n4", &st), 0, "stat /n4 after INVAL_ENTRY", __LINE__);
+	check_eq(lookups_of(p, "n4"), 2, "INVAL_ENTRY: a new LOOKUP", __LINE__);
+	pthread_mutex_lock(&p->lock);
+	p->notify_code = FUSE_NOTIFY_INVAL_INODE;
+	p->notify_child = nfile_id(5);
+	p->node[nfile_id(5)].size = 777;
+	pthread_mutex_unlock(&p->lock);
+	sync_peer(c, __LINE__);
+	r = perfuse_stat(c, "/n5", &st);
+	check(r == 0 && st.st_size == 777, "stat /n5 after INVAL_INODE: new size",
+	    __LINE__);
+	check_eq(lookups_of(p, "n5"), 1, "INVAL_INODE: no LOOKUP", __LINE__);
+	check_eq(peer_ops(p, FUSE_GETATTR), 1, "INVAL_INODE: a GETATTR", __LINE__);
+	pthread_mutex_lock(&p->lock);
+	p->notify_code = FUSE_NOTIFY_DELETE;
+	p->notify_parent = 1;
+	p->notify_child = nfile_id(6);
+	snprintf(p->notify_name, sizeof(p->notify_name), "n6");
+	p->node[nfile_id(6)].parent = 0;
+	pthread_mutex_unlock(&p->lock);
+	sync_peer(c, __LINE__);
+	check_eq(perfuse_stat(c, "/n6", &st), -ENOENT, "stat /n6 after DELETE", __LINE__);
+	check_eq(lookups_of(p, "n6"), 2, "DELETE: a new LOOKUP", __LINE__);
+	finish(c, p, __LINE__);
+	peer_free(p);
+}
+
+static void
+test_cache_lru(void)
+{
+	struct peer *p = peer_new(38);
+	perfuse_conn *c;
+	struct stat st;
+	char path[32];
+	int i, bad = 0, fmsgs;
+
+	group("cache: cache_entries=16 bounds the entries and their references");
+	alarm(30);
+	p->ev_sec = p->av_sec = 1000;
+	setenv("PERFUSE_OPTIONS", "cache_entries=16", 1);
+	c = start(p, __LINE__);
+	unsetenv("PERFUSE_OPTIONS");
+	if (c == NULL) {
+		peer_free(p);
+		return;
+	}
+	for (i = 0; i < NFILES; i++) {
+		snprintf(path, sizeof(path), "/n%d", i);
+		if (perfuse_stat(c, path, &st) != 0 || st.st_ino != nfile_id(i))
+			bad++;
+	}
+	check_eq(bad, 0, "stats with wrong results", __LINE__);
+	check_eq((long long)perfuse_conn_lookups(c), (long long)peer_refs(p),
+	    "perfuse_conn_lookups = the peer's count", __LINE__);
+	sync_peer(c, __LINE__);
+	pthread_mutex_lock(&p->lock);
+	fmsgs = p->batch_msgs;
+	pthread_mutex_unlock(&p->lock);
+	checkf(fmsgs >= 1, __LINE__, "evicted entries forgotten during the session");
+	/* The last 16 are cached, the first ones not. */
+	check_eq(peer_ops(p, FUSE_LOOKUP), NFILES, "one LOOKUP each", __LINE__);
+	check_eq(perfuse_stat(c, "/n299", &st), 0, "stat /n299", __LINE__);
+	check_eq(peer_ops(p, FUSE_LOOKUP), NFILES, "the last one still cached", __LINE__);
+	check_eq(perfuse_stat(c, "/n0", &st), 0, "stat /n0", __LINE__);
+	check_eq(peer_ops(p, FUSE_LOOKUP), NFILES + 1, "the first one evicted", __LINE__);
+	finish(c, p, __LINE__);
+	peer_free(p);
+
+	group("cache: cache_entries=0 caches nothing");
+	p = peer_new(38);
+	p->ev_sec = p->av_sec = 1000;
+	setenv("PERFUSE_OPTIONS", "cache_entries=0", 1);
+	c = start(p, __LINE__);
+	unsetenv("PERFUSE_OPTIONS");
+	if (c == NULL) {
+		peer_free(p);
+		return;
+	}
+	check_eq(perfuse_stat(c, "/a/b", &st), 0, "stat /a/b", __LINE__);
+	check_eq(perfuse_stat(c, "/a/b", &st), 0, "stat /a/b again", __LINE__);
+	check_eq(peer_ops(p, FUSE_LOOKUP), 4, "LOOKUPs", __LINE__);
+	check_eq(perfuse_stat(c, "/", &st), 0, "stat /", __LINE__);
+	check_eq(perfuse_stat(c, "/", &st), 0, "stat / again", __LINE__);
+	check_eq(peer_ops(p, FUSE_GETATTR), 2, "GETATTRs", __LINE__);
+	finish(c, p, __LINE__);
+	peer_free(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* (h) RELEASE without waiting for its reply.                             */
+
+struct discw {
+	perfuse_conn *c;
+	int r, done;
+};
+
+static void *
+disconnect_main(void *arg)
+{
+	struct discw *d = arg;
+
+	d->r = perfuse_disconnect(d->c);
+	__atomic_store_n(&d->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void
+test_async_release(void)
+{
+	struct peer *p = peer_new(38);
+	perfuse_file *f = NULL;
+	perfuse_dir *d = NULL;
+	struct discw dw;
+	pthread_t th;
+	perfuse_conn *c;
+	long warned;
+	int r;
+
+	group("RELEASE: close returns after FLUSH, the reply is dropped when it comes");
+	alarm(30);
+	if ((c = start(p, __LINE__)) == NULL) {
+		peer_free(p);
+		return;
+	}
+	pthread_mutex_lock(&log_lock);
+	warned = nwarn;
+	pthread_mutex_unlock(&log_lock);
+	/* The peer keeps RELEASE replies: a close that waited would hang. */
+	pthread_mutex_lock(&p->lock);
+	p->release_hold = 1;
+	pthread_mutex_unlock(&p->lock);
+	r = perfuse_file_open(c, "/big", O_RDONLY, 0, &f);
+	check_eq(r, 0, "open /big", __LINE__);
+	if (f != NULL)
+		check_eq(perfuse_file_close(f), 0, "close while RELEASE is unanswered",
+		    __LINE__);
+	sync_peer(c, __LINE__);
+	check_eq(peer_ops(p, FUSE_RELEASE), 1, "RELEASE sent", __LINE__);
+	pthread_mutex_lock(&p->lock);
+	check_eq(p->releases_answered, 0, "and not answered yet", __LINE__);
+	/* The handle's node is not forgotten before its RELEASE is answered. */
+	check_eq((long long)p->forgot[4], 0, "no FORGET of /big yet", __LINE__);
+	pthread_mutex_unlock(&p->lock);
+	/* FLUSH errors are still close's. */
+	pthread_mutex_lock(&p->lock);
+	p->flush_err = -EIO;
+	pthread_mutex_unlock(&p->lock);
+	f = NULL;
+	r = perfuse_file_open(c, "/n1", O_RDONLY, 0, &f);
+	check_eq(r, 0, "open /n1", __LINE__);
+	if (f != NULL)
+		check_eq(perfuse_file_close(f), -EIO, "close returns FLUSH's -EIO",
+		    __LINE__);
+	/* Disconnect waits for the RELEASE replies before FORGET and DESTROY. */
+	dw.c = c;
+	dw.r = 1;
+	dw.done = 0;
+	pthread_create(&th, NULL, disconnect_main, &dw);
+	usleep(100 * 1000);
+	check_eq(__atomic_load_n(&dw.done, __ATOMIC_SEQ_CST), 0,
+	    "disconnect waits for the RELEASE replies", __LINE__);
+	pthread_mutex_lock(&p->lock);
+	check_eq(p->destroyed, 0, "no DESTROY before the RELEASE replies", __LINE__);
+	check_eq((long long)p->forgot[4], 0, "no FORGET of /big before its RELEASE reply",
+	    __LINE__);
+	pthread_mutex_unlock(&p->lock);
+	if (write(p->wakefd[1], "x", 1) != 1)
+		check(0, "write to the peer's wakefd", __LINE__);
+	pthread_join(th, NULL);
+	check_eq(dw.r, 0, "perfuse_disconnect", __LINE__);
+	peer_join(p, __LINE__);
+	check_forgets(p, 1, __LINE__);
+	check_eq(p->releases_answered, 2, "both RELEASEs answered", __LINE__);
+	pthread_mutex_lock(&log_lock);
+	check_eq(nwarn, warned, "no warning for the replies nobody waited for", __LINE__);
+	pthread_mutex_unlock(&log_lock);
+	peer_free(p);
+	(void)d;
+}
+
 int
 main(void)
 {
@@ -1409,17 +2013,27 @@ main(void)
 		test_minor(minors[i]);
 	test_forget_batches(12);
 	test_forget_batches(38);
-	test_create(38, 0, 0);
-	test_create(38, 1, 0);
-	test_create(8, 1, 0);
-	test_create(12, 0, 0);
-	test_create(38, 0, 1);
+	test_create(38, 0, 0, 0);
+	test_create(38, 1, 0, 0);
+	test_create(8, 1, 0, 0);
+	test_create(12, 0, 0, 0);
+	test_create(38, 0, 1, 0);
+	test_create(38, 0, 0, 1);
+	test_create(38, 1, 0, 1);
+	test_lookup_creat();
 	test_bad_replies();
-	test_concurrent();
+	test_concurrent(0);
+	test_concurrent(1);
 	test_eof();
 	test_pread(38, 8);
 	test_pread(31, 0);
 	test_pread(8, 0);
+	test_cache_hits();
+	test_cache_expiry();
+	test_cache_negative();
+	test_cache_inval();
+	test_cache_lru();
+	test_async_release();
 	alarm(0);
 	return unit_done("test_session");
 }
