@@ -608,6 +608,106 @@ invalidate_kernel(struct mount *m, const struct pend *p, const char *pl, size_t 
 }
 
 /*
+ * perfuse's own clients (libperfuse) cache names and attributes for as
+ * long as the server allows, as the kernel does: a change one client made
+ * is told to the others that know the node, as notifications, so that
+ * their caches drop it at once (the kernel's is told by
+ * invalidate_kernel).  Sent as is; a client whose socket is full misses
+ * it and sees the change when its cache expires.
+ */
+static void
+notify_clients(struct daemon *d, struct mount *m, const struct conn *except,
+    const void *msg, size_t len, uint64_t node)
+{
+	struct conn *c;
+
+	for (c = d->conns; c != NULL; c = c->next) {
+		if (c->m != m || c == except || c->kernel || c->dead ||
+		    c->state != CONN_FUSE || c->p.minor < 12)
+			continue;
+		if (node != PF_ROOT_ID && map_get(&c->nodes, node) == NULL)
+			continue;
+		if (c->out.head == NULL)
+			(void)ep_send(&c->ep, msg, len);
+	}
+}
+
+static void
+inval_inode_clients(struct daemon *d, struct mount *m, const struct conn *except,
+    uint64_t node)
+{
+	struct {
+		struct fuse_out_header h;
+		struct fuse_notify_inval_inode_out o;
+	} msg;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.h.len = sizeof(msg);
+	msg.h.error = FUSE_NOTIFY_INVAL_INODE;
+	msg.o.ino = node;
+	notify_clients(d, m, except, &msg, sizeof(msg), node);
+}
+
+static void
+inval_entry_clients(struct daemon *d, struct mount *m, const struct conn *except,
+    uint64_t parent, const char *name)
+{
+	char buf[PF_OUT_HDR + sizeof(struct fuse_notify_inval_entry_out) + 256];
+	struct fuse_out_header h;
+	struct fuse_notify_inval_entry_out o;
+	size_t nl = strlen(name);
+
+	if (nl == 0 || nl > 255)
+		return;
+	memset(&o, 0, sizeof(o));
+	o.parent = parent;
+	o.namelen = (uint32_t)nl;
+	h.len = (uint32_t)(PF_OUT_HDR + sizeof(o) + nl + 1);
+	h.error = FUSE_NOTIFY_INVAL_ENTRY;
+	h.unique = 0;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + PF_OUT_HDR, &o, sizeof(o));
+	memcpy(buf + PF_OUT_HDR + sizeof(o), name, nl + 1);
+	notify_clients(d, m, except, buf, h.len, parent);
+}
+
+/* A successful change by p->c, told to the other clients' caches. */
+static void
+invalidate_clients(struct daemon *d, struct mount *m, const struct pend *p)
+{
+	const char *second;
+
+	switch (p->opcode) {
+	case FUSE_WRITE: case FUSE_SETATTR: case FUSE_FALLOCATE:
+	case FUSE_COPY_FILE_RANGE: case FUSE_SETXATTR: case FUSE_REMOVEXATTR:
+		inval_inode_clients(d, m, p->c, p->nodeid);
+		return;
+	case FUSE_OPEN:
+		if (p->offset & O_TRUNC)
+			inval_inode_clients(d, m, p->c, p->nodeid);
+		return;
+	case FUSE_CREATE: case FUSE_MKNOD: case FUSE_MKDIR: case FUSE_SYMLINK:
+	case FUSE_LINK: case FUSE_UNLINK: case FUSE_RMDIR:
+		if (p->names != NULL)
+			inval_entry_clients(d, m, p->c, p->nodeid, p->names);
+		inval_inode_clients(d, m, p->c, p->nodeid);
+		return;
+	case FUSE_RENAME: case FUSE_RENAME2:
+		if (p->names == NULL)
+			return;
+		second = p->names + strlen(p->names) + 1;
+		inval_entry_clients(d, m, p->c, p->nodeid, p->names);
+		inval_entry_clients(d, m, p->c, p->newdir, second);
+		inval_inode_clients(d, m, p->c, p->nodeid);
+		if (p->newdir != p->nodeid)
+			inval_inode_clients(d, m, p->c, p->newdir);
+		return;
+	default:
+		return;
+	}
+}
+
+/*
  * Hold a reply back until the kernel heard the invalidations it causes,
  * so that what the API path changed is what the kernel mount shows as
  * soon as the client knows it is done.
@@ -1184,6 +1284,8 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 			    !p->c->kernel)
 				ticket = invalidate_kernel(m, p, buf + PF_OUT_HDR,
 				    n - PF_OUT_HDR);
+			if (oh->error == 0 && p->c != NULL)
+				invalidate_clients(d, m, p);
 			if (p->c != NULL) {
 				struct fuse_out_header out = *oh;
 
@@ -1213,7 +1315,10 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 
 /*
  * A notification from the server.  The kernel holds the caches they are
- * about; perfuse's own clients cache nothing.  RETRIEVE is answered by the
+ * about, and perfuse's own clients cache names and attributes: those of
+ * INVAL_INODE, INVAL_ENTRY and DELETE go to the clients that know the
+ * node too (libperfuse has no page cache for the others).  RETRIEVE is
+ * answered by the
  * kernel with NOTIFY_REPLY, which perfused passes back.
  */
 static void
@@ -1235,6 +1340,13 @@ server_notify(struct daemon *d, struct mount *m, const struct fuse_out_header *o
 		trace_msg(d, m, PF_TR_NOTIFY, NULL, NULL, buf, n);
 	if (m->kconn != NULL && m->kconn->state == CONN_FUSE)
 		kernel_notify(m->kconn, buf, n);
+	if (oh->error == FUSE_NOTIFY_INVAL_INODE || oh->error == FUSE_NOTIFY_INVAL_ENTRY ||
+	    oh->error == FUSE_NOTIFY_DELETE) {
+		uint64_t node;
+
+		memcpy(&node, buf + PF_OUT_HDR, sizeof(node));  /* ino, or parent */
+		notify_clients(d, m, NULL, buf, n, node);
+	}
 }
 
 static void

@@ -68,6 +68,7 @@ walk_root(struct walk *w)
 	memset(&w->e, 0, sizeof(w->e));
 	w->e.nodeid = PF_ROOT_ID;
 	pthread_mutex_lock(&c->lock);
+	pf_take_notifications_locked(c);  /* once a walk, before the cache answers */
 	/* A dead connection answers nothing, cached or not. */
 	w->fresh = !c->dead && pf_attr_get_locked(c, PF_ROOT_ID, pf_now(), &w->e.attr);
 	pthread_mutex_unlock(&c->lock);

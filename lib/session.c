@@ -480,6 +480,30 @@ read_notification(perfuse_conn *c, size_t n)
 }
 
 /*
+ * Notifications are read by whichever thread reads the socket, that is
+ * while a request waits for its reply.  One that came while nothing was
+ * in flight waits in the socket: a cache hit takes it first (one
+ * non-blocking peek), so that the cache never answers with what the
+ * server, or perfused for another client's change, said was stale.
+ */
+void
+pf_take_notifications_locked(perfuse_conn *c)
+{
+	struct fuse_out_header oh;
+
+	while (!c->reading && !c->dead) {
+		ssize_t n = recv(c->fd, &oh, sizeof(oh), MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
+
+		if (n < (ssize_t)sizeof(oh) || oh.unique != 0)
+			return;  /* nothing, or a reply its waiter will read */
+		c->reading = 1;
+		read_notification(c, (size_t)n);
+		c->reading = 0;
+		pthread_cond_broadcast(&c->cv);
+	}
+}
+
+/*
  * Receive one message as the reader.  Called unlocked, with c->reading
  * set by the caller.  Returns with the lock held.
  */

@@ -196,6 +196,11 @@ int pf_attr_get_locked(perfuse_conn *c, uint64_t nodeid, int64_t now,
     struct fuse_attr *a);
 /* A notification from the server (unique 0): invalidate what it names. */
 void pf_notify_locked(perfuse_conn *c, int code, const void *body, size_t len);
+/*
+ * Take the notifications that came while no thread was reading, before
+ * answering from the cache.  Called and returns with the lock held.
+ */
+void pf_take_notifications_locked(perfuse_conn *c);
 
 /* Convert attributes at the session's minor into a struct stat. */
 void pf_attr_to_stat(const perfuse_conn *c, const struct fuse_attr *a,

@@ -6,6 +6,8 @@
  *	ioloop read PATH SECONDS              read a file again and again
  *	ioloop api-write SOCK TARGET REL SECONDS   the same through libperfuse
  *	ioloop api-read SOCK TARGET REL SECONDS
+ *	ioloop api-stat SOCK TARGET REL       for each line read, stat REL on one
+ *	                                      session and print its size (or -errno)
  *
  * The kernel modes use one open file descriptor all along, the API modes
  * one perfuse session and one open file: they are what must survive the
@@ -187,6 +189,24 @@ aread(perfuse_conn *c, const char *rel, double secs)
 	return other || eio ? 2 : 0;
 }
 
+/* One session, whose cache must hear of changes made elsewhere. */
+static int
+astat(perfuse_conn *c, const char *rel)
+{
+	char line[64];
+
+	while (fgets(line, sizeof(line), stdin) != NULL) {
+		struct stat st;
+		int err = perfuse_stat(c, rel, &st);
+
+		if (err < 0)
+			printf("%d\n", err);
+		else
+			printf("%lld\n", (long long)st.st_size);
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -198,10 +218,20 @@ main(int argc, char **argv)
 		return kwrite(argv[2], atof(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "read") == 0)
 		return kread(argv[2], atof(argv[3]));
+	if (argc == 5 && strcmp(argv[1], "api-stat") == 0) {
+		if ((err = perfuse_connect(argv[2], argv[3], &c)) < 0) {
+			fprintf(stderr, "ioloop: connect to %s: %s\n", argv[3], strerror(-err));
+			return 1;
+		}
+		rc = astat(c, argv[4]);
+		perfuse_disconnect(c);
+		return rc;
+	}
 	if (argc != 6 || (strcmp(argv[1], "api-write") != 0 &&
 	    strcmp(argv[1], "api-read") != 0)) {
 		fprintf(stderr, "usage: ioloop write|read PATH SECONDS\n"
-		    "       ioloop api-write|api-read SOCKET TARGET RELPATH SECONDS\n");
+		    "       ioloop api-write|api-read SOCKET TARGET RELPATH SECONDS\n"
+		    "       ioloop api-stat SOCKET TARGET RELPATH\n");
 		return 1;
 	}
 	if ((err = perfuse_connect(argv[2], argv[3], &c)) < 0) {
