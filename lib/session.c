@@ -39,7 +39,7 @@ struct pf_req {
 /* Asynchronous requests (RELEASE) in flight at most. */
 #define PF_ASYNC_MAX 128
 /* Entries of the dentry cache by default (PERFUSE_OPTIONS cache_entries=N). */
-#define PF_CACHE_DEFAULT 4096
+#define PF_CACHE_DEFAULT 16384
 
 /* ------------------------------------------------------------------ */
 /* Node references: c->nodes maps a nodeid to nlookup (v1), the part of  */
