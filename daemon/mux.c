@@ -802,8 +802,13 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 		}
 		op_released = 1;
 	}
-	/* Back pressure: a client that floods gets EAGAIN, not our memory. */
-	if (c->inflight >= MAX_INFLIGHT) {
+	/*
+	 * Back pressure: a client that floods gets EAGAIN, not our memory.
+	 * Not the kernel: EAGAIN would reach a program's read(2) or stat(2);
+	 * its requests are bounded by the mount's high marks instead, past
+	 * which /dev/fuse is not read (perfused.c, conn_paused).
+	 */
+	if (c->inflight >= MAX_INFLIGHT && !c->kernel) {
 		pf_warn_ratelimit(&m->warned, 10, "%s: client pid %d has %u requests in "
 		    "flight; EAGAIN", m->target, (int)c->pid, c->inflight);
 		reply_err(d, c, h->unique, -EAGAIN);
