@@ -1401,7 +1401,7 @@ static void
 server_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 {
 	struct mount *m = (struct mount *)ep;
-	int budget = 64;
+	int budget = 1;  /* one message per wake-up, as conn_event() */
 
 	if (m->state == M_DEAD)
 		return;
@@ -1426,7 +1426,7 @@ server_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 		}
 	}
 	while ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && budget-- > 0 && ep->fd >= 0) {
-		ssize_t n = recv(ep->fd, d->rbuf, RBUF_SIZE, MSG_TRUNC | MSG_DONTWAIT);
+		ssize_t n = ep_recv(d, ep);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;

@@ -160,6 +160,18 @@ ep_send(struct endpoint *ep, const void *buf, size_t len)
 }
 
 /*
+ * One message in, into d->rbuf, without waiting.  Returns its length (for
+ * a socket its real length, which may exceed RBUF_SIZE: MSG_TRUNC), or -1
+ * with errno.
+ */
+ssize_t
+ep_recv(struct daemon *d, struct endpoint *ep)
+{
+	return ep->dev ? read(ep->fd, d->rbuf, RBUF_SIZE) :
+	    recv(ep->fd, d->rbuf, RBUF_SIZE, MSG_TRUNC | MSG_DONTWAIT);
+}
+
+/*
  * Send one datagram, or queue it behind those already waiting.
  * Returns 0, or -EPIPE when the peer is gone, -ENOBUFS when the peer has
  * stopped reading for too long.
@@ -568,7 +580,6 @@ static void
 conn_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 {
 	struct conn *c = (struct conn *)ep;
-	int budget = 64;
 
 	if (c->dead)
 		return;
@@ -578,7 +589,13 @@ conn_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 	}
 	if (events & EPOLLOUT)
 		conn_rewatch(d, c);  /* its replies went out: it may send again */
-	while ((events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && budget-- > 0) {
+	/*
+	 * One message per wake-up: epoll is level-triggered and reports the
+	 * descriptor again while more wait, and reading on until EAGAIN
+	 * would cost a system call per wake-up that usually finds nothing
+	 * (one request in flight is the common case).
+	 */
+	while (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
 		ssize_t n;
 
 		if (conn_paused(d, c)) {
@@ -593,8 +610,7 @@ conn_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 				conn_rewatch(d, c);
 			return;
 		}
-		n = ep->dev ? read(ep->fd, d->rbuf, RBUF_SIZE) :
-		    recv(ep->fd, d->rbuf, RBUF_SIZE, MSG_TRUNC | MSG_DONTWAIT);
+		n = ep_recv(d, ep);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
@@ -619,8 +635,7 @@ conn_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 			ctl_message(d, c, d->rbuf, (size_t)n);
 		else
 			mux_client_msg(d, c, d->rbuf, (size_t)n);
-		if (c->dead || ep->fd < 0)
-			return;
+		return;
 	}
 }
 

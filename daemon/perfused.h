@@ -289,6 +289,7 @@ void ep_forget(struct daemon *d, struct endpoint *ep);
 void dbg(struct daemon *d, unsigned cat, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 ssize_t ep_send(struct endpoint *ep, const void *buf, size_t len);
+ssize_t ep_recv(struct daemon *d, struct endpoint *ep);
 int send_or_queue(struct daemon *d, struct endpoint *ep, struct outq *q,
     const void *buf, size_t len);
 int ctl_reply(struct daemon *d, struct conn *c, uint32_t type, int32_t error,
