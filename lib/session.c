@@ -38,6 +38,8 @@ struct pf_req {
 #define FORGET_PER_MSG 512
 /* Asynchronous requests (RELEASE) in flight at most. */
 #define PF_ASYNC_MAX 128
+/* Peeks for notifications while idle, at most one in (ns). */
+#define PEEK_EVERY_NS (100 * 1000)
 /* Entries of the dentry cache by default (PERFUSE_OPTIONS cache_entries=N). */
 #define PF_CACHE_DEFAULT 16384
 
@@ -326,10 +328,9 @@ fill_header(perfuse_conn *c, struct fuse_in_header *h, uint32_t opcode,
 	h->opcode = opcode;
 	h->unique = unique;
 	h->nodeid = nodeid;
-	h->uid = geteuid();
-	h->gid = getegid();
-	h->pid = (uint32_t)getpid();
-	(void)c;
+	h->uid = c->cred_uid;
+	h->gid = c->cred_gid;
+	h->pid = c->cred_pid;
 }
 
 static size_t
@@ -410,16 +411,6 @@ find_req(perfuse_conn *c, uint64_t unique)
 	return NULL;
 }
 
-/* Receive and drop one datagram we have no use for. */
-static void
-discard_msg(perfuse_conn *c)
-{
-	char scratch[64];
-
-	while (recv(c->fd, scratch, sizeof(scratch), MSG_TRUNC) < 0 && errno == EINTR)
-		;
-}
-
 /* Check a received reply and settle its request's status. */
 static void
 settle(perfuse_conn *c, struct pf_req *r, const struct fuse_out_header *oh,
@@ -490,7 +481,16 @@ void
 pf_take_notifications_locked(perfuse_conn *c)
 {
 	struct fuse_out_header oh;
+	int64_t now = pf_now();
 
+	/*
+	 * At most one peek every PEEK_EVERY_NS: a notification is then taken
+	 * no later than that after it came (sooner by any request), and a
+	 * run of cached answers costs no system call each.
+	 */
+	if (now - c->last_peek < PEEK_EVERY_NS && now >= c->last_peek)
+		return;
+	c->last_peek = now;
 	while (!c->reading && !c->dead) {
 		ssize_t n = recv(c->fd, &oh, sizeof(oh), MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
 
@@ -504,20 +504,62 @@ pf_take_notifications_locked(perfuse_conn *c)
 }
 
 /*
- * Receive one message as the reader.  Called unlocked, with c->reading
- * set by the caller.  Returns with the lock held.
+ * Copy the part [off, off + len) of a message body received into two
+ * pieces, a (alen bytes) then b, to dst.
  */
 static void
-read_one(perfuse_conn *c)
+gather(void *dst, const char *a, size_t alen, const char *b, size_t off, size_t len)
+{
+	char *d = dst;
+
+	if (off < alen) {
+		size_t k = alen - off < len ? alen - off : len;
+
+		memcpy(d, a + off, k);
+		d += k;
+		off += k;
+		len -= k;
+	}
+	if (len > 0)
+		memcpy(d, b + (off - alen), len);
+}
+
+/*
+ * Receive one message as the reader, mine being the request this thread
+ * waits for (NULL: none).  Called unlocked, with c->reading set by the
+ * caller.  Returns with the lock held.
+ *
+ * One system call: the message is received into mine's buffer, spilling
+ * into the connection's scratch buffer (as large as any message), so that
+ * the reply this thread waits for, the common case, needs no copy and no
+ * MSG_PEEK before it.  Another request's reply is copied to its buffer
+ * from there, and a notification is read from there.
+ */
+static void
+read_one(perfuse_conn *c, struct pf_req *mine)
 {
 	struct fuse_out_header oh;
 	struct pf_req *r;
-	struct iovec iov[2];
+	struct iovec iov[3];
 	struct msghdr mh;
+	size_t cap0 = mine != NULL ? mine->outcap : 0, body, have;
+	char *a = mine != NULL ? mine->out : NULL;
 	ssize_t n;
+	int k = 0;
 
+	iov[k].iov_base = &oh;
+	iov[k++].iov_len = sizeof(oh);
+	if (cap0 > 0) {
+		iov[k].iov_base = a;
+		iov[k++].iov_len = cap0;
+	}
+	iov[k].iov_base = c->scratch;
+	iov[k++].iov_len = c->msgmax;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = (size_t)k;
 	do
-		n = recv(c->fd, &oh, sizeof(oh), MSG_PEEK | MSG_TRUNC);
+		n = recvmsg(c->fd, &mh, MSG_TRUNC);
 	while (n < 0 && errno == EINTR);
 	pthread_mutex_lock(&c->lock);
 	if (n <= 0) {
@@ -527,66 +569,59 @@ read_one(perfuse_conn *c)
 		return;
 	}
 	if ((size_t)n < sizeof(oh)) {
-		pthread_mutex_unlock(&c->lock);
-		discard_msg(c);
-		pthread_mutex_lock(&c->lock);
 		pf_warn_ratelimit(&c->warned, 10, "%s: dropped a %zd-byte message "
 		    "shorter than a reply header", c->name, n);
 		return;
 	}
-	r = oh.unique != 0 ? find_req(c, oh.unique) : NULL;
-	if (r == NULL && oh.unique == 0) {
-		read_notification(c, (size_t)n);
+	body = (size_t)n - sizeof(oh);
+	have = body < cap0 + c->msgmax ? body : cap0 + c->msgmax;
+	if (mine != NULL && oh.unique == mine->unique && !mine->done) {
+		settle(c, mine, &oh, (size_t)n);  /* too large for it: EIO there */
+		mine->done = 1;
+		pthread_cond_broadcast(&c->cv);
 		return;
 	}
-	if (r == NULL) {
-		struct u64slot *a = map_get(&c->async, oh.unique);
+	r = oh.unique != 0 ? find_req(c, oh.unique) : NULL;
+	if (r != NULL) {
+		/* Its owner waits for done: its buffer is ours until then. */
+		gather(r->out, a, cap0, c->scratch, 0, have < r->outcap ? have : r->outcap);
+		settle(c, r, &oh, (size_t)n);
+		r->done = 1;
+		pthread_cond_broadcast(&c->cv);
+	} else if (oh.unique == 0) {
+		/* INVAL_ENTRY and DELETE carry a name of at most 255 bytes; longer
+		 * ones (STORE with its data) concern a page cache we do not have. */
+		char nb[sizeof(struct fuse_notify_delete_out) + 256 + 8];
 
-		pthread_mutex_unlock(&c->lock);
-		discard_msg(c);
-		pthread_mutex_lock(&c->lock);
-		if (a != NULL) {
+		pf_debug("%s: notification %s (%zu bytes)", c->name,
+		    pf_notify_name(oh.error), (size_t)n);
+		if (oh.len == (size_t)n && body <= sizeof(nb)) {
+			gather(nb, a, cap0, c->scratch, 0, body);
+			pf_notify_locked(c, oh.error, nb, body);
+		}
+	} else {
+		struct u64slot *as = map_get(&c->async, oh.unique);
+
+		if (as != NULL) {
 			/*
 			 * A RELEASE's reply: nobody waits for it (its error
 			 * could not be reported anyway, as in the kernel).
-			 * Only now may its node be forgotten.  The slot may
-			 * have moved while unlocked: look again.
+			 * Only now may its node be forgotten.
 			 */
-			a = map_get(&c->async, oh.unique);
-			if (a != NULL) {
-				uint64_t node = a->v1;
+			uint64_t node = as->v1;
 
-				map_del(&c->async, a);
-				pf_node_put_locked(c, node, 1);
-				pthread_cond_broadcast(&c->cv);
-			}
-			return;
+			map_del(&c->async, as);
+			pf_node_put_locked(c, node, 1);
+			pthread_cond_broadcast(&c->cv);
+		} else {
+			pf_warn_ratelimit(&c->warned, 10, "%s: dropped a reply "
+			    "with unique %llu nobody asked for", c->name,
+			    (unsigned long long)oh.unique);
 		}
-		pf_warn_ratelimit(&c->warned, 10, "%s: dropped a reply "
-		    "with unique %llu nobody asked for", c->name,
-		    (unsigned long long)oh.unique);
-		return;
 	}
-	pthread_mutex_unlock(&c->lock);
-	/* The owner waits for done: its buffer is ours until then. */
-	iov[0].iov_base = &oh;
-	iov[0].iov_len = sizeof(oh);
-	iov[1].iov_base = r->out;
-	iov[1].iov_len = r->outcap;
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = iov;
-	mh.msg_iovlen = r->outcap ? 2 : 1;
-	do
-		n = recvmsg(c->fd, &mh, MSG_TRUNC);
-	while (n < 0 && errno == EINTR);
-	pthread_mutex_lock(&c->lock);
-	if (n <= 0) {
-		mark_dead(c);
-		return;
-	}
-	settle(c, r, &oh, (size_t)n);
-	r->done = 1;
-	pthread_cond_broadcast(&c->cv);
+	/* What landed in mine's buffer was not its reply: leave it as it was given. */
+	if (cap0 > 0 && body > 0)
+		memset(a, 0, body < cap0 ? body : cap0);
 }
 
 static void
@@ -610,7 +645,7 @@ wait_reply(perfuse_conn *c, struct pf_req *req)
 		if (!c->reading) {
 			c->reading = 1;
 			pthread_mutex_unlock(&c->lock);
-			read_one(c);
+			read_one(c, req);
 			c->reading = 0;
 			pthread_cond_broadcast(&c->cv);
 		} else {
@@ -683,7 +718,7 @@ wait_async(perfuse_conn *c, size_t limit)
 		if (!c->reading) {
 			c->reading = 1;
 			pthread_mutex_unlock(&c->lock);
-			read_one(c);
+			read_one(c, NULL);
 			c->reading = 0;
 			pthread_cond_broadcast(&c->cv);
 		} else {
@@ -834,17 +869,23 @@ pf_conn_open(int fd, const char *name, unsigned flags, unsigned minor,
 		return -ENOMEM;
 	}
 	c->fd = fd;
+	c->cred_uid = (uint32_t)geteuid();
+	c->cred_gid = (uint32_t)getegid();
+	c->cred_pid = (uint32_t)getpid();
 	c->flags = flags;
 	c->next_unique = 2;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	c->msgmax = pf_sock_setbuf(fd, PF_MAX_MAX_PAGES * 4096);
+	c->scratch = malloc(c->msgmax);
 	parse_options(c);
-	if (minor < PF_MINOR_MIN || minor > PF_MINOR_MAX) {
+	if (minor < PF_MINOR_MIN || minor > PF_MINOR_MAX || c->scratch == NULL) {
+		err = c->scratch == NULL ? -ENOMEM : -EINVAL;
 		close(fd);
+		free(c->scratch);
 		free(c->name);
 		free(c);
-		return -EINVAL;
+		return err;
 	}
 	err = do_init(c, minor);
 	if (err != 0) {
@@ -890,6 +931,7 @@ perfuse_disconnect(perfuse_conn *c)
 	free(c->forget_ids);
 	nodes_free(c);
 	map_free(&c->async);
+	free(c->scratch);
 	free(c->name);
 	free(c);
 	return err;

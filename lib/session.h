@@ -47,6 +47,14 @@ struct perfuse_conn {
 	struct pf_init_params p;
 	uint32_t max_read;
 	size_t msgmax;         /* largest datagram we send or receive */
+	/*
+	 * The credentials requests carry: the process's when it connected,
+	 * as SO_PEERCRED gives perfused (three system calls a request, on
+	 * a machine where one costs more than a cached stat, otherwise).
+	 */
+	uint32_t cred_uid, cred_gid, cred_pid;
+	int64_t last_peek;     /* pf_take_notifications_locked() */
+	char *scratch;         /* msgmax bytes: the reader receives into it */
 
 	pthread_mutex_t lock;  /* everything below */
 	pthread_cond_t cv;     /* a reply arrived or the reader changed */
