@@ -333,6 +333,7 @@ mux_client_gone(struct daemon *d, struct conn *c)
 	c->m = NULL;
 	if (m->kconn == c)
 		m->kconn = NULL;
+	perm_client_gone(m, c);
 	for (i = 0; i < m->pending.cap; i++) {
 		struct pend *p = (struct pend *)(uintptr_t)m->pending.slots[i].v1;
 
@@ -776,6 +777,19 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 		reply_err(d, c, h->unique, -ESTALE);
 		return;
 	}
+	/* default_permissions: perfused checks its own clients, as the kernel. */
+	if (perm_applies(m, c) && !c->perm_skip) {
+		uint64_t dirs[2];
+		const char *names[2];
+		int r = perm_check(m, c, h, buf + PF_IN_HDR, len - PF_IN_HDR, dirs, names);
+
+		if (r > 0 && (r = perm_hold(d, m, c, buf, len, r, dirs, names)) == 0)
+			return;  /* held until perfused knows the entry's owner */
+		if (r < 0) {
+			reply_err(d, c, h->unique, r);
+			return;
+		}
+	}
 	if ((op->flags & PF_OPF_RELEASE) && client_release(c, buf + PF_IN_HDR) < 0) {
 		reply_err(d, c, h->unique, -EBADF);
 		return;
@@ -974,6 +988,31 @@ mux_client_msg(struct daemon *d, struct conn *c, char *buf, size_t len)
 /* ------------------------------------------------------------------ */
 /* Replies from the server.                                              */
 
+/*
+ * The answer to perfused's LOOKUP for a sticky check: what it handed out
+ * is given back at once (in the server's ids, as it came).
+ */
+static void
+perm_lookup_reply(struct daemon *d, struct mount *m, struct pend *p, int32_t error,
+    const char *pl, size_t len)
+{
+	const char *why;
+	uint64_t node;
+
+	if (error == 0 && pf_check_reply(FUSE_LOOKUP, m->p.minor, 0, len, p->limit,
+	    &why) != 0)
+		error = -EIO;
+	if (error == 0) {
+		memcpy(&node, pl, sizeof(node));
+		if (node != 0) {
+			struct fuse_forget_one f = { node, 1 };
+
+			mux_forget_raw(d, m, &f, 1);
+		}
+	}
+	perm_lookup_done(d, m, p->perm_hold, error, pl, len);
+}
+
 /* Charge what a good reply hands out to its client. */
 static void
 account_reply(struct daemon *d, struct mount *m, struct pend *p, const char *pl,
@@ -1076,6 +1115,14 @@ init_done(struct daemon *d, struct mount *m, int32_t error, const char *pl, size
 	pf_info("%s: mounted: %s (FUSE 7.%u, server 7.%u, max_write %u)", m->target,
 	    m->command, m->p.minor, m->p.peer_minor, m->p.max_write);
 	attach_kernel(d, m);
+	if (m->kflags & KOPT_DEFAULT_PERMISSIONS) {
+		/* The root's attributes, for perm.c: no LOOKUP ever gives them. */
+		struct fuse_getattr_in gin;
+
+		memset(&gin, 0, sizeof(gin));
+		(void)internal_request(d, m, FUSE_GETATTR, PF_ROOT_ID, &gin,
+		    m->p.minor >= 9 ? sizeof(gin) : 0);
+	}
 	if (m->waiter != NULL) {
 		strs[2] = m->knote[0] ? m->knote : "mounted";
 		ctl_reply(d, m->waiter, PF_CTL_REPLY, 0, strs, 3);
@@ -1233,6 +1280,8 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 	    pf_op_name(p->opcode), (unsigned long long)oh->unique, oh->error, n - PF_OUT_HDR);
 	if (p->rs_kind != 0) {
 		rs_reply(d, m, p, oh->error, buf + PF_OUT_HDR, n - PF_OUT_HDR);
+	} else if (p->perm_hold != NULL) {
+		perm_lookup_reply(d, m, p, oh->error, buf + PF_OUT_HDR, n - PF_OUT_HDR);
 	} else if (p->timed_out) {
 		/* Too late: its client heard ETIMEDOUT.  Give back what it carries. */
 		dbg(d, DBG_OPS, "%s: late reply to %s dropped", m->target,
@@ -1283,8 +1332,10 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 				if (p->opcode == FUSE_FSYNC)
 					rs_synced(m, p);
 			}
-			if (oh->error == 0)
+			if (oh->error == 0) {
 				account_reply(d, m, p, buf + PF_OUT_HDR, n - PF_OUT_HDR);
+				perm_reply(d, m, p, buf + PF_OUT_HDR, n - PF_OUT_HDR);
+			}
 			if (oh->error == 0 && m->kconn != NULL && p->c != NULL &&
 			    !p->c->kernel)
 				ticket = invalidate_kernel(m, p, buf + PF_OUT_HDR,
@@ -1384,6 +1435,8 @@ server_msg(struct daemon *d, struct mount *m, char *buf, size_t n)
 				destroyed(d, m);
 			else if (p->rs_kind != 0)
 				rs_reply(d, m, p, -EIO, NULL, 0);
+			else if (p->perm_hold != NULL)
+				perm_lookup_done(d, m, p->perm_hold, -EIO, NULL, 0);
 			pend_free(p);
 			if (m->draining)
 				maybe_destroy(d, m, 0);
@@ -1685,6 +1738,7 @@ mount_free(struct mount *m)
 	free(m->subtype);
 	free(m->ktype);
 	rs_free(m);
+	perm_free_all(m);
 	free(m);
 }
 
@@ -2588,4 +2642,72 @@ mux_restart_done(struct daemon *d, struct mount *m)
 		}
 	}
 	free(v);
+}
+
+/* ------------------------------------------------------------------ */
+/* For perm.c.                                                           */
+
+void
+mux_reply_err(struct daemon *d, struct conn *c, uint64_t unique, int err)
+{
+	reply_err(d, c, unique, err);
+}
+
+/* A request held for its permission check goes on, checked. */
+void
+mux_forward_checked(struct daemon *d, struct conn *c, char *msg, size_t len)
+{
+	struct fuse_in_header h;
+
+	if (c->dead || c->m == NULL || (c->m->state != M_READY &&
+	    c->m->state != M_RESTARTING)) {
+		memcpy(&h, msg, sizeof(h));
+		if (!c->dead)
+			reply_err(d, c, h.unique, -ENOTCONN);
+		return;
+	}
+	memcpy(&h, msg, sizeof(h));
+	c->perm_skip = 1;
+	client_forward(d, c, &h, msg, len);
+	c->perm_skip = 0;
+}
+
+/* perfused's own LOOKUP of an entry, for a sticky directory's rule. */
+int
+mux_internal_lookup(struct daemon *d, struct mount *m, uint64_t dir, const char *name,
+    void *hold)
+{
+	char buf[PF_IN_HDR + 1024 + 1];
+	size_t nl = strlen(name);
+	struct fuse_in_header h;
+	struct u64slot *s;
+	struct pend *p;
+
+	if (nl == 0 || nl > 1024 || m->ep.fd < 0 || m->state != M_READY)
+		return -EINVAL;
+	memset(&h, 0, sizeof(h));
+	h.len = (uint32_t)(PF_IN_HDR + nl + 1);
+	h.opcode = FUSE_LOOKUP;
+	h.unique = new_unique(m);
+	h.nodeid = dir;
+	p = calloc(1, sizeof(*p));
+	s = p != NULL ? map_put(&m->pending, h.unique) : NULL;
+	if (s == NULL) {
+		free(p);
+		return -ENOMEM;
+	}
+	p->opcode = FUSE_LOOKUP;
+	p->nodeid = dir;
+	p->perm_hold = hold;
+	p->limit = pf_reply_limit(FUSE_LOOKUP, m->p.minor, name, nl + 1);
+	s->v1 = (uint64_t)(uintptr_t)p;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + PF_IN_HDR, name, nl + 1);
+	if ((m->rs != NULL && rs_xlate_request(m, buf, h.len) != 0) ||
+	    to_server(d, m, buf, h.len) < 0) {
+		map_del(&m->pending, map_get(&m->pending, h.unique));
+		free(p);
+		return -EIO;
+	}
+	return 0;
 }

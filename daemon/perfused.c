@@ -343,19 +343,6 @@ ctl_attach(struct daemon *d, struct conn *c, const char *target)
 
 	if (m == NULL)
 		return;
-	/*
-	 * default_permissions asks the kernel to check the mode bits, and
-	 * the filesystem relies on it: perfused does not check them for its
-	 * own clients, so other users may use such a mount only through the
-	 * kernel mount, where the kernel does.
-	 */
-	if ((m->kflags & KOPT_DEFAULT_PERMISSIONS) && !may_unmount(c, m)) {
-		const char *msg[1] = { "the mount has default_permissions, which only "
-		    "its kernel mount enforces for other users" };
-
-		ctl_reply(d, c, PF_CTL_REPLY, -EACCES, msg, 1);
-		return;
-	}
 	if (m->state != M_READY && m->state != M_RESTARTING) {
 		const char *msg[1] = { "the mount is being unmounted" };
 

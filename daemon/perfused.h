@@ -74,6 +74,8 @@ enum conn_state { CONN_CTL, CONN_FUSE_INIT, CONN_FUSE, CONN_TRACE };
 
 struct mount;
 
+#define PERM_MAX_GROUPS 64
+
 struct conn {
 	struct endpoint ep;
 	struct conn *next;          /* daemon's list */
@@ -92,6 +94,10 @@ struct conn {
 	int trace_full;             /* whole messages, not summaries */
 	uint32_t trace_lost;        /* records dropped since the last sent */
 	int dead;
+	/* default_permissions (perm.c): */
+	int perm_skip;              /* the request being forwarded was checked */
+	int groups_loaded, ngroups;
+	gid_t groups[PERM_MAX_GROUPS];
 };
 
 enum mount_state { M_STARTING, M_READY, M_UNMOUNTING, M_DEAD,
@@ -134,6 +140,7 @@ struct pend {
 	uint8_t rs_kind;            /* RS_LOOKUP, RS_OPEN: perfused's own, of a restart */
 	uint64_t rs_id;             /* the node or handle it brings back */
 	uint64_t fh, fh_seq;        /* FSYNC: its handle, and the writes it covers */
+	void *perm_hold;            /* perfused's LOOKUP for a sticky check (perm.c) */
 };
 
 enum { RS_NONE, RS_INIT, RS_WALK, RS_OPEN };  /* restart phases */
@@ -209,6 +216,9 @@ struct mount {
 	size_t errlen;
 	long warned;
 	int want_restart;           /* -o restart */
+	uint64_t root_perm[2];      /* the root's mode, uid, gid (perm.c) */
+	struct perm_hold *perm_holds;
+	unsigned nperm_holds;
 	struct restart *rs;         /* with -o restart, once started */
 };
 
@@ -259,6 +269,25 @@ void mux_forget_raw(struct daemon *d, struct mount *m, const struct fuse_forget_
     size_t n);
 void mux_release_raw(struct daemon *d, struct mount *m, uint64_t nodeid, uint64_t fh,
     uint32_t opcode);
+
+int mux_internal_lookup(struct daemon *d, struct mount *m, uint64_t dir,
+    const char *name, void *hold);
+void mux_reply_err(struct daemon *d, struct conn *c, uint64_t unique, int err);
+void mux_forward_checked(struct daemon *d, struct conn *c, char *msg, size_t len);
+
+/* perm.c */
+struct perm_hold;
+int perm_applies(const struct mount *m, const struct conn *c);
+int perm_check(const struct mount *m, struct conn *c, const struct fuse_in_header *h,
+    const char *b, size_t blen, uint64_t dirs[2], const char *names[2]);
+int perm_hold(struct daemon *d, struct mount *m, struct conn *c, const char *msg,
+    size_t len, int n, const uint64_t dirs[2], const char *names[2]);
+void perm_reply(struct daemon *d, struct mount *m, const struct pend *p, const char *pl,
+    size_t len);
+void perm_lookup_done(struct daemon *d, struct mount *m, void *hold, int32_t error,
+    const char *pl, size_t len);
+void perm_client_gone(struct mount *m, const struct conn *c);
+void perm_free_all(struct mount *m);
 
 /* restart.c */
 int rs_setup(struct mount *m, char **argv, char **envp, const char *cwd);

@@ -13,8 +13,10 @@
 #     the kernel mount, subject to memfs's own checks (A's 0600 file is
 #     refused); what B creates is B's; B may not unmount or trace it.
 #  4. With -o allow_other,default_permissions: the kernel refuses A's 0600
-#     file to B; perfuse's own path, where perfused does not check modes,
-#     is refused to B altogether.
+#     file to B, and so does perfused on its own path (B reads the 0644
+#     one); over bindfs, which reads A's files for anybody, perfused's
+#     check is all there is: reads, writes, chmod, truncate, and a sticky
+#     directory's rule (B removes its own entry, not A's).
 #  5. A's perfused mounting on the kernel through fusermount3: allow_other
 #     only when /etc/fuse.conf has user_allow_other (bind-mounted over it
 #     in the test's mount namespace; skipped when the file does not exist).
@@ -284,17 +286,65 @@ fi
 as_ok "$UA" "$PERFUSE" "${ARGS[@]}" umount "$MA/mnt"
 
 # ---------------------------------------------------------------------------
-log "4. allow_other,default_permissions"
+log "4. allow_other,default_permissions: perfused checks the mode bits as the kernel"
 mount_a allow_other,default_permissions
 assert_eq "secret" "$(as_ok "$UA" "$PERFUSE" "${ARGS[@]}" cat "$MA/mnt/secret")" \
     "the owner's perfuse cat"
-as_denied "$UB" "Permission denied" "$PERFUSE" "${ARGS[@]}" cat "$MA/mnt/hello"
+assert_eq "hello" "$(as_ok "$UB" "$PERFUSE" "${ARGS[@]}" cat "$MA/mnt/hello")" \
+    "B's perfuse cat of a 0644 file"
+as_denied "$UB" "Permission denied" "$PERFUSE" "${ARGS[@]}" cat "$MA/mnt/secret"
 if [ "$HAVE_CONF" = 1 ]; then
 	assert_contains "$(kopts_of "$MA/mnt")" "default_permissions" "kernel mount options"
 	assert_eq "hello" "$(as_ok "$UB" cat "$MA/mnt/hello")" "B reads through the kernel mount"
 	as_denied "$UB" "Permission denied" cat "$MA/mnt/secret"
 fi
 as_ok "$UA" "$PERFUSE" "${ARGS[@]}" umount "$MA/mnt"
+
+# bindfs runs as A and reads A's files for whoever asks: only
+# default_permissions stands between B and A's 0600 file, on the API path
+# perfused's own check.
+log "4b. bindfs, allow_other,default_permissions: perfused's check is all there is"
+SRC=$W/a/src
+mkdir -p "$SRC" "$MA/bind"
+printf 'hello\n' >"$SRC/hello"
+printf 'secret\n' >"$SRC/secret"
+chmod 0644 "$SRC/hello"
+chmod 0600 "$SRC/secret"
+mkdir -m 1777 "$SRC/shared"
+printf 'a\n' >"$SRC/shared/ofA"
+chown -R "$UA:" "$SRC" "$MA/bind"
+printf 'b\n' >"$SRC/shared/ofB"
+chown "$UB:" "$SRC/shared/ofB"
+as_ok "$UA" "$PERFUSE" "${ARGS[@]}" mount -o allow_other -- bindfs "$SRC" "$MA/bind" >/dev/null
+# The control: bindfs mounts with default_permissions of its own accord
+# (it checks nothing itself), so B is refused here too, by perfused.
+if [ "$HAVE_CONF" = 1 ]; then
+	assert_contains "$(kopts_of "$MA/bind")" "default_permissions" \
+	    "options of bindfs's kernel mount (bindfs asks for default_permissions)"
+fi
+as_denied "$UB" "Permission denied" "$PERFUSE" "${ARGS[@]}" cat "$MA/bind/secret"
+as_ok "$UA" "$PERFUSE" "${ARGS[@]}" umount "$MA/bind"
+as_ok "$UA" "$PERFUSE" "${ARGS[@]}" mount -o allow_other,default_permissions -- \
+    bindfs "$SRC" "$MA/bind" >/dev/null
+assert_eq "hello" "$(as_ok "$UB" "$PERFUSE" "${ARGS[@]}" cat "$MA/bind/hello")" \
+    "B's perfuse cat of a 0644 file through bindfs"
+as_denied "$UB" "Permission denied" "$PERFUSE" "${ARGS[@]}" cat "$MA/bind/secret"
+as_denied "$UB" "Permission denied" "$PERFUSE" "${ARGS[@]}" put "$W/hello" "$MA/bind/fromB"
+as_denied "$UB" "Operation not permitted" "$PERFUSE" "${ARGS[@]}" chmod 666 "$MA/bind/hello"
+as_denied "$UB" "Permission denied" "$PERFUSE" "${ARGS[@]}" truncate -s 0 "$MA/bind/hello"
+# A sticky directory: B may create, and remove its own entries, not A's
+# (bindfs, running as A, creates B's files as A's: B's own is one root
+# made for it).
+as_ok "$UB" "$PERFUSE" "${ARGS[@]}" put "$W/hello" "$MA/bind/shared/fromB"
+as_denied "$UB" "Operation not permitted" "$PERFUSE" "${ARGS[@]}" rm "$MA/bind/shared/ofA"
+as_denied "$UB" "Operation not permitted" "$PERFUSE" "${ARGS[@]}" mv "$MA/bind/shared/ofA" \
+    "$MA/bind/shared/taken"
+as_ok "$UB" "$PERFUSE" "${ARGS[@]}" rm "$MA/bind/shared/ofB"
+[ -e "$SRC/shared/ofA" ] || fail "B removed A's file from a sticky directory"
+[ ! -e "$SRC/shared/ofB" ] || fail "B's own file in the sticky directory was not removed"
+assert_eq "a" "$(as_ok "$UA" "$PERFUSE" "${ARGS[@]}" cat "$MA/bind/shared/ofA")" \
+    "A's file in the sticky directory"
+as_ok "$UA" "$PERFUSE" "${ARGS[@]}" umount "$MA/bind"
 stop_perfused || fail "root's perfused did not stop cleanly"
 
 # ---------------------------------------------------------------------------
