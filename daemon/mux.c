@@ -2127,6 +2127,19 @@ reap_briefly(struct mount *m)
 		}
 		nanosleep(&ts, NULL);
 	}
+	/* The daemon it became, if any: how it ended tells a crash (restart.c). */
+	for (i = 0; i < 20 && m->fs_pid > 0 && m->fs_pid != m->pid; i++) {
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+		int status;
+
+		if (waitpid(m->fs_pid, &status, WNOHANG) == m->fs_pid) {
+			m->fs_pid = -1;
+			m->fs_exited = 1;
+			m->fs_status = status;
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* The server is gone: everyone waiting hears so, and the mount goes. */
@@ -2484,6 +2497,8 @@ mount_child_exited(struct daemon *d, pid_t pid, int status)
 		if (m->fs_pid == pid) {
 			dbg(d, DBG_FS, "%s: filesystem process %d exited", m->target, (int)pid);
 			m->fs_pid = -1;
+			m->fs_exited = 1;
+			m->fs_status = status;
 			if (m->state == M_UNMOUNTING && m->ep.fd < 0)
 				finish_unmount(d, m);
 			return;

@@ -197,6 +197,8 @@ struct mount {
 	int draining;               /* unmounting: DESTROY once the server caught up */
 	int exited;                 /* our child was reaped */
 	int exit_status;
+	int fs_exited;              /* the daemon it became (fs_pid) was reaped */
+	int fs_status;
 	struct conn *kconn;         /* the kernel front-end, if mounted */
 	int throttled;              /* over the high marks: clients not read */
 	unsigned ntracers;          /* CONN_TRACE connections watching it */

@@ -758,13 +758,22 @@ rs_crashed(struct daemon *d, struct mount *m, const char *why)
 	struct spawn sp;
 	uint64_t *v;
 	size_t i, k = 0, n;
-	int err, daemonized = m->fs_pid > 0 && m->fs_pid != m->pid;
+	int err, daemonized, clean;
 
 	if (rs == NULL || d->stopping || (m->state != M_READY && m->state != M_RESTARTING))
 		return -1;
+	/*
+	 * Whether it ended by itself (exit status 0, not a crash): the status
+	 * of the daemon it became, when it did (fs_pid, or -1 once reaped,
+	 * maybe before its socket's end was seen), else of our child.
+	 */
+	daemonized = m->fs_pid != 0 && m->fs_pid != m->pid;
 	mux_reap_briefly(m);
-	if (!daemonized && m->exited && WIFEXITED(m->exit_status) &&
-	    WEXITSTATUS(m->exit_status) == 0 && m->state == M_READY)
+	if (daemonized)
+		clean = m->fs_exited && WIFEXITED(m->fs_status) && WEXITSTATUS(m->fs_status) == 0;
+	else
+		clean = m->exited && WIFEXITED(m->exit_status) && WEXITSTATUS(m->exit_status) == 0;
+	if (clean && m->state == M_READY)
 		return -1;  /* it ended by itself: not a crash */
 	while (rs->nrecent > 0 && now - rs->recent[0] >= RS_WINDOW) {
 		memmove(rs->recent, rs->recent + 1, --rs->nrecent * sizeof(rs->recent[0]));
@@ -862,6 +871,7 @@ rs_crashed(struct daemon *d, struct mount *m, const char *why)
 	m->pid = 0;
 	m->fs_pid = 0;
 	m->exited = 0;
+	m->fs_exited = 0;
 	m->termed = 0;
 	err = mux_spawn(d, m, &sp, &serr);
 	if (err != 0) {

@@ -147,6 +147,21 @@ grep -q "restarted: .* nodes and .* handles back" "$PERFUSED_LOG" ||
     fail "perfused did not log the restart"
 kill -KILL "$CWD"; wait "$CWD" 2>/dev/null || true
 BG_PIDS=()
+# The daemon's death seen (SIGCHLD) before its socket's end: bindfs
+# daemonized, so the process perfused started exited 0 long ago; that
+# must not pass for "it ended by itself" (it once did: no restart).
+OLD=$(mount_field "$M" 3)
+kill -STOP "$PERFUSED_PID"
+kill -KILL "$OLD"
+sleep 0.3
+kill -CONT "$PERFUSED_PID"
+n=100
+while NEW=$(mount_field "$M" 3) && { [ -z "$NEW" ] || [ "$NEW" = "$OLD" ]; }; do
+	n=$((n - 1))
+	[ "$n" -gt 0 ] || fail "no restart when the daemon's exit came before its socket's end"
+	sleep 0.1
+done
+cmp -s "$SRC/deep/static" "$M/deep/static" || fail "$M/deep/static after the third restart"
 pf_ok umount "$M"
 [ -z "$(mount_id "$M")" ] || fail "$M still mounted after perfuse umount"
 ! ls /tmp | grep -q '^perfuse-restart-' ||
