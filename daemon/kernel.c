@@ -151,20 +151,54 @@ kernel_writer_stop(void)
 	writer.started = 0;
 }
 
-/* INVAL_INODE for a node whose data or attributes changed elsewhere. */
+/*
+ * The notifications perfused makes itself, for the kernel and for its own
+ * clients' caches: INVAL_INODE of a node whose data or attributes changed
+ * elsewhere (all of its pages), INVAL_ENTRY of a name that appeared, went
+ * or changed elsewhere.  Each returns the message's length in buf (at
+ * least NOTIFY_INVAL_MAX bytes), 0 for a name it cannot carry.
+ */
+size_t
+notify_inval_inode_msg(char *buf, uint64_t nodeid)
+{
+	struct fuse_out_header h = { PF_OUT_HDR + sizeof(struct fuse_notify_inval_inode_out),
+	    FUSE_NOTIFY_INVAL_INODE, 0 };
+	struct fuse_notify_inval_inode_out o;
+
+	memset(&o, 0, sizeof(o));
+	o.ino = nodeid;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + PF_OUT_HDR, &o, sizeof(o));
+	return h.len;
+}
+
+size_t
+notify_inval_entry_msg(char *buf, uint64_t parent, const char *name)
+{
+	struct fuse_out_header h;
+	struct fuse_notify_inval_entry_out o;
+	size_t nl = strlen(name);
+
+	if (nl == 0 || nl > 255)
+		return 0;
+	memset(&o, 0, sizeof(o));
+	o.parent = parent;
+	o.namelen = (uint32_t)nl;
+	h.len = (uint32_t)(PF_OUT_HDR + sizeof(o) + nl + 1);
+	h.error = FUSE_NOTIFY_INVAL_ENTRY;
+	h.unique = 0;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + PF_OUT_HDR, &o, sizeof(o));
+	memcpy(buf + PF_OUT_HDR + sizeof(o), name, nl + 1);
+	return h.len;
+}
+
 uint64_t
 kernel_inval_inode(struct conn *k, uint64_t nodeid)
 {
-	struct {
-		struct fuse_out_header h;
-		struct fuse_notify_inval_inode_out o;
-	} msg;
+	char buf[NOTIFY_INVAL_MAX];
 
-	memset(&msg, 0, sizeof(msg));
-	msg.h.len = sizeof(msg);
-	msg.h.error = FUSE_NOTIFY_INVAL_INODE;
-	msg.o.ino = nodeid;
-	return kernel_notify(k, &msg, sizeof(msg));
+	return kernel_notify(k, buf, notify_inval_inode_msg(buf, nodeid));
 }
 
 /*
@@ -194,28 +228,13 @@ kernel_store_size(struct conn *k, uint64_t nodeid, uint64_t end, uint8_t last)
 	return kernel_notify(k, &msg, sizeof(msg));
 }
 
-/* INVAL_ENTRY for a name that appeared, went or changed elsewhere. */
 uint64_t
 kernel_inval_entry(struct conn *k, uint64_t parent, const char *name)
 {
-	char buf[sizeof(struct fuse_out_header) +
-	    sizeof(struct fuse_notify_inval_entry_out) + 256];
-	struct fuse_out_header h;
-	struct fuse_notify_inval_entry_out o;
-	size_t nl = strlen(name);
+	char buf[NOTIFY_INVAL_MAX];
+	size_t len = notify_inval_entry_msg(buf, parent, name);
 
-	if (nl > 255)
-		return 0;
-	memset(&o, 0, sizeof(o));
-	o.parent = parent;
-	o.namelen = (uint32_t)nl;
-	h.len = (uint32_t)(sizeof(h) + sizeof(o) + nl + 1);
-	h.error = FUSE_NOTIFY_INVAL_ENTRY;
-	h.unique = 0;
-	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), &o, sizeof(o));
-	memcpy(buf + sizeof(h) + sizeof(o), name, nl + 1);
-	return kernel_notify(k, buf, h.len);
+	return len > 0 ? kernel_notify(k, buf, len) : 0;
 }
 
 /* ------------------------------------------------------------------ */

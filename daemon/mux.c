@@ -333,6 +333,8 @@ mux_client_gone(struct daemon *d, struct conn *c)
 	c->m = NULL;
 	if (m->kconn == c)
 		m->kconn = NULL;
+	if (!c->kernel && m->napi > 0)
+		m->napi--;
 	perm_client_gone(m, c);
 	for (i = 0; i < m->pending.cap; i++) {
 		struct pend *p = (struct pend *)(uintptr_t)m->pending.slots[i].v1;
@@ -622,6 +624,9 @@ notify_clients(struct daemon *d, struct mount *m, const struct conn *except,
 {
 	struct conn *c;
 
+	/* The common case on every change: nobody else to tell. */
+	if (m->napi == 0 || (m->napi == 1 && except != NULL && !except->kernel))
+		return;
 	for (c = d->conns; c != NULL; c = c->next) {
 		if (c->m != m || c == except || c->kernel || c->dead ||
 		    c->state != CONN_FUSE || c->p.minor < 12)
@@ -637,39 +642,20 @@ static void
 inval_inode_clients(struct daemon *d, struct mount *m, const struct conn *except,
     uint64_t node)
 {
-	struct {
-		struct fuse_out_header h;
-		struct fuse_notify_inval_inode_out o;
-	} msg;
+	char buf[NOTIFY_INVAL_MAX];
 
-	memset(&msg, 0, sizeof(msg));
-	msg.h.len = sizeof(msg);
-	msg.h.error = FUSE_NOTIFY_INVAL_INODE;
-	msg.o.ino = node;
-	notify_clients(d, m, except, &msg, sizeof(msg), node);
+	notify_clients(d, m, except, buf, notify_inval_inode_msg(buf, node), node);
 }
 
 static void
 inval_entry_clients(struct daemon *d, struct mount *m, const struct conn *except,
     uint64_t parent, const char *name)
 {
-	char buf[PF_OUT_HDR + sizeof(struct fuse_notify_inval_entry_out) + 256];
-	struct fuse_out_header h;
-	struct fuse_notify_inval_entry_out o;
-	size_t nl = strlen(name);
+	char buf[NOTIFY_INVAL_MAX];
+	size_t len = notify_inval_entry_msg(buf, parent, name);
 
-	if (nl == 0 || nl > 255)
-		return;
-	memset(&o, 0, sizeof(o));
-	o.parent = parent;
-	o.namelen = (uint32_t)nl;
-	h.len = (uint32_t)(PF_OUT_HDR + sizeof(o) + nl + 1);
-	h.error = FUSE_NOTIFY_INVAL_ENTRY;
-	h.unique = 0;
-	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + PF_OUT_HDR, &o, sizeof(o));
-	memcpy(buf + PF_OUT_HDR + sizeof(o), name, nl + 1);
-	notify_clients(d, m, except, buf, h.len, parent);
+	if (len > 0)
+		notify_clients(d, m, except, buf, len, parent);
 }
 
 /* A successful change by p->c, told to the other clients' caches. */

@@ -350,6 +350,7 @@ ctl_attach(struct daemon *d, struct conn *c, const char *target)
 		return;
 	}
 	c->m = m;
+	m->napi++;
 	c->state = CONN_FUSE_INIT;
 	dbg(d, DBG_CTL, "ctl: pid %d attached to %s", (int)c->pid, m->target);
 	ctl_reply(d, c, PF_CTL_REPLY, 0, ok, 1);

@@ -221,6 +221,7 @@ struct mount {
 	uint64_t root_perm[2];      /* the root's mode, uid, gid (perm.c) */
 	struct perm_hold *perm_holds;
 	unsigned nperm_holds;
+	unsigned napi;              /* perfuse clients attached (not the kernel) */
 	struct restart *rs;         /* with -o restart, once started */
 };
 
@@ -344,6 +345,10 @@ void kernel_umount(struct mount *m);
 uint64_t kernel_notify(struct conn *k, const void *msg, size_t len);
 void kernel_writer_stop(void);
 void kernel_set_done_fd(int fd);
+/* Room for what notify_inval_*_msg() build: a header, a body, 255 + 1 bytes of name. */
+#define NOTIFY_INVAL_MAX (PF_OUT_HDR + sizeof(struct fuse_notify_inval_entry_out) + 256)
+size_t notify_inval_inode_msg(char *buf, uint64_t nodeid);
+size_t notify_inval_entry_msg(char *buf, uint64_t parent, const char *name);
 uint64_t kernel_inval_inode(struct conn *k, uint64_t nodeid);
 uint64_t kernel_store_size(struct conn *k, uint64_t nodeid, uint64_t end, uint8_t last);
 uint64_t kernel_inval_entry(struct conn *k, uint64_t parent, const char *name);

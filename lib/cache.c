@@ -27,6 +27,7 @@
  * caches, held for a hash lookup at a time.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -346,31 +347,27 @@ pf_notify_locked(perfuse_conn *c, int code, const void *body, size_t len)
 		pf_attr_inval_locked(c, in.ino);
 		return;
 	}
-	case FUSE_NOTIFY_INVAL_ENTRY: {
-		struct fuse_notify_inval_entry_out in;
-
-		if (len < sizeof(in))
-			break;
-		memcpy(&in, body, sizeof(in));
-		if (in.namelen == 0 || in.namelen > 255 || len < sizeof(in) + in.namelen)
-			break;
-		pf_dc_drop_locked(c, in.parent, (const char *)body + sizeof(in),
-		    in.namelen);
-		pf_attr_inval_locked(c, in.parent);
-		return;
-	}
-	case FUSE_NOTIFY_DELETE: {
+	case FUSE_NOTIFY_INVAL_ENTRY: case FUSE_NOTIFY_DELETE: {
+		/* Both: parent, then namelen, then the name after the struct. */
 		struct fuse_notify_delete_out in;
+		size_t fixed = code == FUSE_NOTIFY_DELETE ? sizeof(in) :
+		    sizeof(struct fuse_notify_inval_entry_out);
 
-		if (len < sizeof(in))
+		memset(&in, 0, sizeof(in));
+		if (len < fixed)
 			break;
-		memcpy(&in, body, sizeof(in));
-		if (in.namelen == 0 || in.namelen > 255 || len < sizeof(in) + in.namelen)
+		memcpy(&in.parent, body, sizeof(in.parent));
+		if (code == FUSE_NOTIFY_DELETE)
+			memcpy(&in, body, sizeof(in));
+		else
+			memcpy(&in.namelen, (const char *)body + offsetof(struct
+			    fuse_notify_inval_entry_out, namelen), sizeof(in.namelen));
+		if (in.namelen == 0 || in.namelen > 255 || len < fixed + in.namelen)
 			break;
-		pf_dc_drop_locked(c, in.parent, (const char *)body + sizeof(in),
-		    in.namelen);
+		pf_dc_drop_locked(c, in.parent, (const char *)body + fixed, in.namelen);
 		pf_attr_inval_locked(c, in.parent);
-		pf_attr_inval_locked(c, in.child);
+		if (code == FUSE_NOTIFY_DELETE)
+			pf_attr_inval_locked(c, in.child);
 		return;
 	}
 	default:
