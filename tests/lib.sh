@@ -41,8 +41,10 @@ log() {
 	echo "== [${SECONDS}s] $*"
 }
 
+FAIL_LINES=()
 fail() {
 	echo "FAIL: $TEST_NAME: $*" >&2
+	FAIL_LINES+=("$*")
 	exit 1
 }
 
@@ -353,6 +355,7 @@ assert_ended() {
 DEFERRED_FAILS=0
 defer_fail() {
 	echo "FAIL: $TEST_NAME: $*" >&2
+	FAIL_LINES+=("$*")
 	DEFERRED_FAILS=$((DEFERRED_FAILS + 1))
 }
 fail_deferred() {
@@ -462,6 +465,11 @@ _lib_exit() {
 	if [ "$rc" != 0 ] && [ -s "$PERFUSED_LOG" ]; then
 		echo "--- perfused log (last 80 lines):" >&2
 		tail -n 80 "$PERFUSED_LOG" | sed 's/^/  | /' >&2
+	fi
+	# The failures once more, last, where a truncated output still shows them.
+	if [ "$rc" != 0 ] && [ ${#FAIL_LINES[@]} -gt 0 ]; then
+		echo "--- the failed checks, again:" >&2
+		printf 'FAIL: %s\n' "${FAIL_LINES[@]}" >&2
 	fi
 	if [ "${PERFUSE_KEEP:-0}" = 1 ]; then
 		echo "kept $T" >&2

@@ -204,13 +204,25 @@ perfuse_pid() {
 	mount_field "$1" 3
 }
 
-# procs_in_D: the processes (of this pid namespace: all of the test's) in
-# uninterruptible sleep, as "pid comm" lines.
+# procs_in_D: the processes that wait in FUSE in uninterruptible sleep (D)
+# and still do after a second: "PID COMM" lines.  Any process may be in D
+# for a moment (a kworker writing back, a process exiting while its files
+# are flushed, on a busy CI machine), so only those whose kernel stack is in
+# fuse, seen twice a second apart, count.
 procs_in_D() {
-	local p st
+	local p st first="" pid
 	for p in /proc/[0-9]*; do
 		st=$(sed 's/.*) //' "$p/stat" 2>/dev/null | cut -d' ' -f1) || continue
-		[ "$st" = D ] && echo "${p#/proc/} $(cat "$p/comm" 2>/dev/null)"
+		[ "$st" = D ] || continue
+		grep -q fuse "$p/stack" 2>/dev/null || continue
+		first="$first ${p#/proc/}"
+	done
+	[ -n "$first" ] || return 0
+	sleep 1
+	for pid in $first; do
+		st=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || continue
+		[ "$st" = D ] && grep -q fuse "/proc/$pid/stack" 2>/dev/null &&
+		    echo "$pid $(cat "/proc/$pid/comm" 2>/dev/null)"
 	done
 	return 0
 }
