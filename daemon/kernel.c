@@ -266,7 +266,7 @@ fusermount_mount(const char *target, const char *opts, const char **why)
 	if (pid == 0) {
 		int nul = open("/dev/null", O_RDWR);
 
-		spawn_reset_signals();
+		spawn_reset_child();
 		fcntl(sv[1], F_SETFD, 0);
 		snprintf(fdenv, sizeof(fdenv), "%d", sv[1]);
 		setenv("_FUSE_COMMFD", fdenv, 1);
@@ -438,7 +438,7 @@ kernel_umount(struct mount *m)
 	if (pid == 0) {
 		int nul = open("/dev/null", O_RDWR);
 
-		spawn_reset_signals();
+		spawn_reset_child();
 		if (nul >= 0) {
 			dup2(nul, 1);
 			dup2(nul, 2);

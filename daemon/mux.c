@@ -1346,6 +1346,8 @@ server_reply(struct daemon *d, struct mount *m, const struct fuse_out_header *oh
 					reply_err(d, p->c, p->client_unique, -EIO);
 				} else if (err < 0) {
 					conn_close(d, p->c);
+				} else if (p->c->out.bytes > CONN_QUEUE_PAUSE) {
+					conn_unread_check(d, p->c);
 				}
 			}
 		}

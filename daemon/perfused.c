@@ -530,6 +530,39 @@ conn_paused(struct daemon *d, struct conn *c)
 }
 
 /*
+ * After c's queue grew past CONN_QUEUE_PAUSE: when all the clients of its
+ * mount together leave more than MOUNT_UNREAD_MAX reply bytes unread, the
+ * one that holds the most is cut off (its requests in flight are
+ * forgotten as for any client that leaves).  Each alone is held to
+ * OUTQ_MAX by send_or_queue; this bounds them together, and it costs a
+ * walk over the connections only when some client lags that far.
+ * Returns whether c itself was closed.
+ */
+int
+conn_unread_check(struct daemon *d, struct conn *c)
+{
+	struct conn *x, *worst = NULL;
+	size_t total = 0;
+
+	if (c->m == NULL || c->out.bytes <= CONN_QUEUE_PAUSE)
+		return 0;
+	for (x = d->conns; x != NULL; x = x->next) {
+		if (x->m != c->m || x->dead || x->kernel)
+			continue;
+		total += x->out.bytes;
+		if (worst == NULL || x->out.bytes > worst->out.bytes)
+			worst = x;
+	}
+	if (total <= MOUNT_UNREAD_MAX)
+		return 0;
+	pf_warn_ratelimit(&c->m->warned_unread, 10, "%s: clients leave %zu reply bytes "
+	    "unread; client pid %d, which holds %zu of them, is cut off",
+	    c->m->target, total, (int)worst->pid, worst->out.bytes);
+	conn_close(d, worst);
+	return worst == c;
+}
+
+/*
  * Watch c for what it may do now.  A paused client is still watched for
  * EPOLLRDHUP (and epoll always reports EPOLLHUP and EPOLLERR): its going
  * away must free what it holds even while nothing of it is read, and a
@@ -669,21 +702,89 @@ conn_new(struct daemon *d, int fd)
 	return conn_add(d, fd, 0) != NULL ? 0 : -1;
 }
 
+/* Connections uid holds now (control, FUSE and trace alike). */
+static unsigned
+conns_of_uid(struct daemon *d, uid_t uid)
+{
+	struct conn *c;
+	unsigned n = 0;
+
+	for (c = d->conns; c != NULL; c = c->next)
+		if (!c->kernel && !c->dead && c->uid == uid)
+			n++;
+	return n;
+}
+
+/*
+ * Out of descriptors (EMFILE, ENFILE): the connection waiting would make
+ * the listening socket readable for ever, and the loop spin.  Give up the
+ * spare descriptor for a moment to accept it and close it at once: the
+ * client sees its connection closed, not a hang.  Without a spare (it
+ * could not be taken back), stop listening for a second or so.
+ */
+static void
+accept_shed(struct daemon *d, struct endpoint *ep, int err)
+{
+	int fd;
+
+	pf_warn_ratelimit(&d->warned_accept, 10, "accept: %s; new connections are "
+	    "closed until some end (the limit: ulimit -n)", strerror(err));
+	if (d->spare_fd >= 0) {
+		close(d->spare_fd);
+		fd = accept4(ep->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && d->spare_fd >= 0)
+			return;
+	}
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, ep->fd, NULL);
+	ep->events = 0;
+	d->listen_off = time(NULL);
+}
+
 static void
 accept_event(struct daemon *d, struct endpoint *ep, uint32_t events)
 {
 	(void)events;
 	for (;;) {
 		int fd = accept4(ep->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct conn *c;
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				pf_warn("accept: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM)
+				accept_shed(d, ep, errno);
+			else if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				pf_warn_ratelimit(&d->warned_accept, 10, "accept: %s",
+				    strerror(errno));
 			return;
 		}
-		if (conn_new(d, fd) < 0)
+		c = conn_add(d, fd, 0);
+		if (c == NULL) {
 			close(fd);
+		} else if (c->uid != 0 && conns_of_uid(d, c->uid) > CONN_PER_UID_MAX) {
+			pf_warn_ratelimit(&d->warned_accept, 10, "uid %u has %u "
+			    "connections open; closing the next (pid %d)",
+			    (unsigned)c->uid, CONN_PER_UID_MAX, (int)c->pid);
+			conn_close(d, c);
+		}
 	}
+}
+
+/* The listening socket, set aside by accept_shed, is watched again. */
+static void
+listen_resume(struct daemon *d, time_t now)
+{
+	if (d->listen_off == 0 || now <= d->listen_off)
+		return;
+	if (d->spare_fd < 0)
+		d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (d->spare_fd < 0)
+		return;
+	d->listen_off = 0;
+	ep_watch(d, &d->listen, EPOLLIN);
 }
 
 /* ------------------------------------------------------------------ */
@@ -996,6 +1097,8 @@ next_timeout(struct daemon *d)
 {
 	struct mount *m;
 
+	if (d->listen_off)
+		return 1000;
 	for (m = d->mounts; m != NULL; m = m->next)
 		if (m->deadline != 0)
 			return 250;
@@ -1027,9 +1130,12 @@ run(struct daemon *d)
 
 			ep->handler(d, ep, evs[i].events);
 		}
-		mount_tick(d, time(NULL));
+		time_t now = time(NULL);
+
+		mount_tick(d, now);
 		mount_resume(d);
 		bury(d);
+		listen_resume(d, now);
 	}
 }
 
@@ -1049,6 +1155,7 @@ main(int argc, char **argv)
 	char *end;
 
 	memset(&d, 0, sizeof(d));
+	d.spare_fd = -1;
 	while ((opt = getopt_long(argc, argv, "hfd:s:i:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'h':
@@ -1115,6 +1222,8 @@ main(int argc, char **argv)
 	if (d.inherited)
 		redirect_log(d.sockpath, lockfd >= 0);
 	find_helpers(&d);
+	spawn_raise_nofile();
+	d.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	d.listen.handler = accept_event;
 	d.sig.fd = open_signals();
 	d.sig.handler = sig_event;
@@ -1165,6 +1274,8 @@ main(int argc, char **argv)
 		free(f);
 	}
 	free(d.rbuf);
+	if (d.spare_fd >= 0)
+		close(d.spare_fd);
 	if (d.listen.fd >= 0)
 		close(d.listen.fd);
 	close(d.sig.fd);

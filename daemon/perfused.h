@@ -43,6 +43,18 @@
 #define MOUNT_PENDING_LOW 3072u
 /* A client that left this many reply bytes unread sends nothing more. */
 #define CONN_QUEUE_PAUSE (4u * 1024 * 1024)
+/*
+ * Connections one uid may hold open at once (the kernel's /dev/fuse not
+ * counted); the next is closed at once.  Keeps one user from taking the
+ * descriptors every other user needs.
+ */
+#define CONN_PER_UID_MAX 1024u
+/*
+ * Reply bytes all the clients of one mount may leave unread together.
+ * Beyond it the client holding the most is cut off, as one holding
+ * OUTQ_MAX alone is.
+ */
+#define MOUNT_UNREAD_MAX (96u * 1024 * 1024)
 /* Filesystem stderr kept for a failed mount. */
 #define ERRBUF_SIZE (16 * 1024)
 
@@ -217,6 +229,7 @@ struct mount {
 	char errbuf[ERRBUF_SIZE];
 	size_t errlen;
 	long warned;
+	long warned_unread;         /* rate limit of conn_unread_check's */
 	int want_restart;           /* -o restart */
 	uint64_t root_perm[2];      /* the root's mode, uid, gid (perm.c) */
 	struct perm_hold *perm_holds;
@@ -254,6 +267,9 @@ struct daemon {
 	char *fmdir;                /* directory of the fusermount stand-ins */
 	int inherited;              /* -i: serve one inherited socket */
 	int activated;              /* the listening socket came from systemd */
+	int spare_fd;               /* given up to refuse a connection at EMFILE */
+	long warned_accept;         /* rate limit of the warnings of accept */
+	time_t listen_off;          /* when accept_shed stopped listening, or 0 */
 };
 
 /* mux.c, for restart.c */
@@ -326,6 +342,7 @@ int send_or_queue(struct daemon *d, struct endpoint *ep, struct outq *q,
     const void *buf, size_t len);
 int ctl_reply(struct daemon *d, struct conn *c, uint32_t type, int32_t error,
     const char *const *strs, uint32_t n);
+int conn_unread_check(struct daemon *d, struct conn *c);
 void conn_close(struct daemon *d, struct conn *c);
 void mount_resume(struct daemon *d);
 
@@ -385,7 +402,8 @@ int spawn_fs(const struct spawn *s, int *srv_fd, int *err_fd, pid_t *pid,
     unsigned long *fs_ino);
 pid_t spawn_socket_owner(unsigned long ino, pid_t not_pid);
 char *spawn_join(char **argv);
-void spawn_reset_signals(void);
+void spawn_reset_child(void);
+void spawn_raise_nofile(void);
 char *spawn_abspath(const char *cwd, const char *path);
 
 #endif

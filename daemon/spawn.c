@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -101,18 +102,44 @@ drop_privileges(const struct spawn *s)
 	return 0;
 }
 
+/* The descriptor limit perfused was started with (spawn_raise_nofile). */
+static struct rlimit nofile_at_start;
+static int nofile_raised;
+
 /*
- * perfused blocks the signals it reads from a signalfd and ignores
- * SIGPIPE; both would pass through exec to the filesystem.
+ * perfused holds a descriptor per client: take the whole hard limit of
+ * descriptors, not the soft one (often 1024).  Its children get the
+ * limit back as it was (spawn_reset_child): a program built with
+ * select(2) may not cope with descriptors past 1023.
  */
 void
-spawn_reset_signals(void)
+spawn_raise_nofile(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) < 0 || r.rlim_cur >= r.rlim_max)
+		return;
+	nofile_at_start = r;
+	r.rlim_cur = r.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &r) == 0)
+		nofile_raised = 1;
+}
+
+/*
+ * In a child before exec: perfused blocks the signals it reads from a
+ * signalfd, ignores SIGPIPE and raised its descriptor limit; none of it
+ * is for the program it runs.
+ */
+void
+spawn_reset_child(void)
 {
 	sigset_t none;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
+	if (nofile_raised)
+		setrlimit(RLIMIT_NOFILE, &nofile_at_start);
 }
 
 static void
@@ -121,7 +148,7 @@ child(const struct spawn *s, int srv, int errw)
 	char fdarg[32];
 	int nul = open("/dev/null", O_RDONLY);
 
-	spawn_reset_signals();
+	spawn_reset_child();
 	setsid();
 	if (nul < 0 || dup2(nul, 0) < 0 || dup2(errw, 1) < 0 || dup2(errw, 2) < 0 ||
 	    (srv >= 0 && dup2(srv, FS_FD) < 0))

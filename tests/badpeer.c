@@ -18,12 +18,15 @@
  *       sends a truncated 10-byte FUSE message.  perfused must close the
  *       connection (we see EOF) and keep serving.  Exit 0 when it did.
  *
- *   badpeer flood SOCKET TARGET CONNS SECONDS write|getattr [deaf] [max=N]
+ *   badpeer flood SOCKET TARGET CONNS SECONDS write|getattr|read=NAME [deaf]
+ *                 [max=N]
  *       A client that floods: CONNS connections attached to TARGET, each
  *       sending requests as fast as perfused takes them, without waiting
  *       for answers, for SECONDS: WRITEs of max_write bytes (at most 1 MiB)
- *       to the root's node, or GETATTRs of the root; at most N requests a
- *       connection with max=N.  Replies are read as they come, and for
+ *       to the root's node, GETATTRs of the root, or READs of 1 MiB from
+ *       the start of the file NAME in the root (looked up and opened by
+ *       each connection first); at most N requests a connection with
+ *       max=N.  Replies are read as they come, and for
  *       SECONDS more at the end, unless "deaf" (never read).  Prints one
  *       line: "sent=N replies=N ok=N eagain=N etimedout=N enotconn=N
  *       other=N closed=N" (closed: connections perfused hung up on).  Exit
@@ -472,6 +475,66 @@ fail:
 	return -1;
 }
 
+/*
+ * One request on fd, waiting for its reply (during set-up, before the
+ * flood): the reply's body into out (at most olen bytes); 0 or -errno.
+ */
+static int
+call(int fd, uint32_t opcode, uint64_t nodeid, const void *in, size_t ilen,
+    void *out, size_t olen)
+{
+	static char buf[8192];
+	struct fuse_in_header h;
+	struct fuse_out_header oh;
+	ssize_t n;
+
+	memset(&h, 0, sizeof(h));
+	h.len = (uint32_t)(sizeof(h) + ilen);
+	h.opcode = opcode;
+	h.unique = 2;
+	h.nodeid = nodeid;
+	h.uid = getuid();
+	h.gid = getgid();
+	h.pid = (uint32_t)getpid();
+	if (sizeof(h) + ilen > sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), in, ilen);
+	if (send(fd, buf, h.len, 0) != (ssize_t)h.len ||
+	    (n = recv(fd, buf, sizeof(buf), 0)) < (ssize_t)sizeof(oh))
+		return -EIO;
+	memcpy(&oh, buf, sizeof(oh));
+	if (oh.error != 0)
+		return oh.error;
+	memset(out, 0, olen);
+	memcpy(out, buf + sizeof(oh), (size_t)n - sizeof(oh) < olen ?
+	    (size_t)n - sizeof(oh) : olen);
+	return 0;
+}
+
+/* LOOKUP name in the root and OPEN it for reading: its fh, in *fh. */
+static int
+open_in_root(int fd, const char *name, uint64_t *nodeid, uint64_t *fh)
+{
+	struct fuse_entry_out e;
+	struct fuse_open_in oi;
+	struct fuse_open_out oo;
+	int r = call(fd, FUSE_LOOKUP, 1, name, strlen(name) + 1, &e, sizeof(e));
+
+	if (r == 0) {
+		memset(&oi, 0, sizeof(oi));
+		oi.flags = O_RDONLY;
+		r = call(fd, FUSE_OPEN, e.nodeid, &oi, sizeof(oi), &oo, sizeof(oo));
+	}
+	if (r < 0) {
+		fprintf(stderr, "badpeer: %s: %s\n", name, strerror(-r));
+		return -1;
+	}
+	*nodeid = e.nodeid;
+	*fh = oo.fh;
+	return 0;
+}
+
 static double
 now_s(void)
 {
@@ -523,13 +586,15 @@ flood(const char *sock, const char *target, int nconn, double secs, const char *
 	struct pollfd *pfd = calloc((size_t)nconn, sizeof(*pfd));
 	unsigned long *count = calloc((size_t)nconn, sizeof(*count));
 	uint64_t *unique = calloc((size_t)nconn, sizeof(*unique));
+	uint64_t *fh = calloc((size_t)nconn, sizeof(*fh)), nodeid = 1;
+	const char *rname = strncmp(op, "read=", 5) == 0 ? op + 5 : NULL;
 	struct fuse_in_header h;
 	uint32_t max_write = 0, wlen;
 	size_t len;
 	double end, stop;
 	int i, live = nconn;
 
-	if (pfd == NULL || count == NULL || unique == NULL)
+	if (pfd == NULL || count == NULL || unique == NULL || fh == NULL)
 		return die("calloc");
 	for (i = 0; i < nconn; i++) {
 		pfd[i].fd = attach_init(sock, target, &max_write);
@@ -537,11 +602,13 @@ flood(const char *sock, const char *target, int nconn, double secs, const char *
 			return 1;
 		/* Room for a whole 1 MiB WRITE: SEQPACKET sends it in one piece. */
 		pf_sock_setbuf(pfd[i].fd, 2u << 20);
+		if (rname != NULL && open_in_root(pfd[i].fd, rname, &nodeid, &fh[i]) < 0)
+			return 1;
 		fcntl(pfd[i].fd, F_SETFL, O_NONBLOCK);
 		unique[i] = 4;
 	}
 	memset(&h, 0, sizeof(h));
-	h.nodeid = 1;
+	h.nodeid = nodeid;
 	h.uid = getuid();
 	h.gid = getgid();
 	h.pid = (uint32_t)getpid();
@@ -562,6 +629,14 @@ flood(const char *sock, const char *target, int nconn, double secs, const char *
 		h.opcode = FUSE_GETATTR;
 		len = sizeof(h) + sizeof(g);
 		memcpy(req + sizeof(h), &g, sizeof(g));
+	} else if (rname != NULL) {
+		struct fuse_read_in r;
+
+		memset(&r, 0, sizeof(r));
+		r.size = 1u << 20;
+		h.opcode = FUSE_READ;
+		len = sizeof(h) + sizeof(r);
+		memcpy(req + sizeof(h), &r, sizeof(r));
 	} else {
 		fprintf(stderr, "badpeer: flood: unknown request '%s'\n", op);
 		return 2;
@@ -593,12 +668,38 @@ flood(const char *sock, const char *target, int nconn, double secs, const char *
 				continue;
 			h.unique = unique[i];
 			memcpy(req, &h, sizeof(h));
+			if (rname != NULL)   /* fuse_read_in starts with the fh */
+				memcpy(req + sizeof(h), &fh[i], sizeof(fh[i]));
 			if (send(pfd[i].fd, req, len, MSG_DONTWAIT | MSG_NOSIGNAL) ==
 			    (ssize_t)len) {
 				unique[i] += 2;
 				count[i]++;
 				st.sent++;
 			}
+		}
+	}
+	/*
+	 * A deaf client listens at last, to tell the connections perfused
+	 * hung up on (their replies are counted, the rest is dropped).
+	 */
+	for (i = 0; deaf && i < nconn; i++) {
+		ssize_t n = -1;
+
+		while (pfd[i].fd >= 0 &&
+		    (n = recv(pfd[i].fd, rbuf, sizeof(rbuf), MSG_DONTWAIT)) != 0) {
+			if (n < 0 && errno == EAGAIN)
+				break;
+			if (n < 0 && errno != EINTR) {
+				n = 0;
+				break;
+			}
+			if (n > 0)
+				st.replies++;
+		}
+		if (pfd[i].fd >= 0 && n == 0) {
+			close(pfd[i].fd);
+			pfd[i].fd = -1;
+			st.closed++;
 		}
 	}
 	/* What is still owed comes now, or times out in perfused meanwhile. */
@@ -627,6 +728,7 @@ flood(const char *sock, const char *target, int nconn, double secs, const char *
 	free(pfd);
 	free(count);
 	free(unique);
+	free(fh);
 	return 0;
 }
 
@@ -659,6 +761,6 @@ main(int argc, char **argv)
 		return bad_frame(argv[2]);
 	fprintf(stderr, "usage: badpeer server [CASE] /dev/fd/N | badpeer client SOCKET TARGET | "
 	    "badpeer frame SOCKET |\n       badpeer flood SOCKET TARGET CONNS SECONDS "
-	    "write|getattr [deaf] [max=N]\n");
+	    "write|getattr|read=NAME [deaf] [max=N]\n");
 	return 2;
 }
