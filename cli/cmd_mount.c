@@ -49,6 +49,7 @@ int cmd_mount(int argc, char **argv)
 
 	static const struct option lopts[] = {
 		{ "attach", required_argument, NULL, 'A' },
+		{ "no-kernel", no_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char attach[64];
@@ -66,6 +67,8 @@ int cmd_mount(int argc, char **argv)
 			}
 			snprintf(attach, sizeof(attach), "attach=%s", optarg);
 			more = attach;
+		} else if (ch == 'K') {
+			more = "nokernel";
 		}
 		if (add_opts(&opts, more) < 0) {
 			cli_err("mount", -ENOMEM);

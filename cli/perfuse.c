@@ -21,7 +21,7 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "mount", cmd_mount, "[-o OPTS] [--attach=METHOD] [--] FS_COMMAND [ARGS...]",
+	{ "mount", cmd_mount, "[-o OPTS] [--attach=METHOD] [--no-kernel] [--] FS_COMMAND [ARGS...]",
 	  "Run the FUSE filesystem FS_COMMAND under perfused; return once it\n"
 	  "answered INIT.  The mount is named by its mountpoint argument.  Where\n"
 	  "kernel FUSE is usable and the target an existing directory, the\n"
@@ -38,7 +38,8 @@ static const struct command commands[] = {
 	  "  --attach=METHOD   how the filesystem gets its socket: auto (the\n"
 	  "                    default: fd for libfuse3 programs, else preload),\n"
 	  "                    fd (/dev/fd/N mountpoint), preload (LD_PRELOAD shim\n"
-	  "                    and fusermount stand-ins), fusermount (stand-ins)\n" },
+	  "                    and fusermount stand-ins), fusermount (stand-ins)\n"
+	  "  --no-kernel       no kernel mount, the API path only (-o nokernel)\n" },
 	{ "umount", cmd_umount, "TARGET...",
 	  "Unmount the perfuse mounts TARGET.\n" },
 	{ "list", cmd_list, "[--json]",

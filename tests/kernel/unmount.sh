@@ -3,7 +3,8 @@
 #
 # memfs mounted through perfused with a kernel mount ("perfuse mount --
 # memfs DIR"), ended:
-#  1. by "perfuse umount DIR";
+#  1. by "perfuse umount DIR" (and, with --no-kernel, the same directory
+#     is served through perfuse only);
 #  2. by the user's umount(8) of DIR (perfused notices, DESTROYs memfs);
 #  3. by "fusermount3 -u DIR";
 #  4. by SIGKILL to memfs while a reader loops over a large file through
@@ -217,6 +218,20 @@ pf_ok umount "$M"
 assert_ended "memfs" "$FS_PID"
 check_gone "perfuse umount" "$M" "$FS_PID"
 check_report "perfuse umount" "$REP"
+
+# --no-kernel (and -o nokernel): the same directory, served through perfuse
+# only; the kernel never sees it.
+M=$T/mnt/nokernel
+mkdir -p "$M"
+pf_ok mount --no-kernel -- "$MEMFS" "$M" >"$T/mount.out"
+is_mounted "$M" && fail "--no-kernel: $M is mounted on the kernel"
+assert_listed "$M" memfs
+pf_ok put "$T/payload" "$M/p.txt"
+[ ! -e "$M/p.txt" ] || defer_fail "--no-kernel: $M/p.txt is visible through the kernel"
+pf_ok get "$M/p.txt" "$T/p.back"
+cmp -s "$T/payload" "$T/p.back" || defer_fail "--no-kernel: perfuse get differs from perfuse put"
+pf_ok umount "$M"
+assert_ended "memfs (--no-kernel)" "$LISTED_PID"
 
 # ---------------------------------------------------------------------------
 log "2. umount by the user"
