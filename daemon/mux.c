@@ -96,12 +96,16 @@ to_server(struct daemon *d, struct mount *m, const void *buf, size_t len)
 	return err;
 }
 
-/* A request perfused makes itself; its reply is dropped. */
+/*
+ * A request perfused makes itself.  Its reply is dropped, or with hold
+ * (perm.c's checks) goes to perm_lookup_done; those carry the ids of the
+ * client they are for, translated after a restart as a client's are.
+ */
 static int
-internal_request(struct daemon *d, struct mount *m, uint32_t opcode, uint64_t nodeid,
-    const void *body, size_t blen)
+request_of_own(struct daemon *d, struct mount *m, uint32_t opcode, uint64_t nodeid,
+    const void *body, size_t blen, void *hold)
 {
-	char buf[PF_IN_HDR + sizeof(struct fuse_init_in)];
+	char buf[PF_IN_HDR + 1024 + 1];
 	struct fuse_in_header h;
 	struct pend *p = NULL;
 	struct u64slot *s;
@@ -122,6 +126,9 @@ internal_request(struct daemon *d, struct mount *m, uint32_t opcode, uint64_t no
 		}
 		p->opcode = opcode;
 		p->nodeid = nodeid;
+		p->perm_hold = hold;
+		if (hold != NULL)
+			p->limit = pf_reply_limit(opcode, m->p.minor, body, blen);
 		s->v1 = (uint64_t)(uintptr_t)p;
 	}
 	memcpy(buf, &h, sizeof(h));
@@ -129,7 +136,23 @@ internal_request(struct daemon *d, struct mount *m, uint32_t opcode, uint64_t no
 		memcpy(buf + PF_IN_HDR, body, blen);
 	dbg(d, DBG_OPS, "%s: -> %s node %llu (perfused)", m->target, pf_op_name(opcode),
 	    (unsigned long long)nodeid);
-	return to_server(d, m, buf, h.len);
+	if (hold == NULL)
+		return to_server(d, m, buf, h.len);  /* a lost reply times out */
+	if ((m->rs != NULL && rs_xlate_request(m, buf, h.len) != 0) ||
+	    to_server(d, m, buf, h.len) < 0) {
+		/* The check's caller learns now; nothing waits for it. */
+		map_del(&m->pending, map_get(&m->pending, h.unique));
+		free(p);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int
+internal_request(struct daemon *d, struct mount *m, uint32_t opcode, uint64_t nodeid,
+    const void *body, size_t blen)
+{
+	return request_of_own(d, m, opcode, nodeid, body, blen, NULL);
 }
 
 /* FORGET a batch of the server's references, in BATCH_FORGETs from 7.16. */
@@ -764,7 +787,7 @@ client_forward(struct daemon *d, struct conn *c, struct fuse_in_header *h,
 		return;
 	}
 	/* default_permissions: perfused checks its own clients, as the kernel. */
-	if (perm_applies(m, c) && !c->perm_skip) {
+	if (perm_applies(m, c) && c->perm_skip != 1) {
 		uint64_t dirs[2];
 		const char *names[2];
 		int r = perm_check(m, c, h, buf + PF_IN_HDR, len - PF_IN_HDR, dirs, names);
@@ -985,10 +1008,10 @@ perm_lookup_reply(struct daemon *d, struct mount *m, struct pend *p, int32_t err
 	const char *why;
 	uint64_t node;
 
-	if (error == 0 && pf_check_reply(FUSE_LOOKUP, m->p.minor, 0, len, p->limit,
+	if (error == 0 && pf_check_reply(p->opcode, m->p.minor, 0, len, p->limit,
 	    &why) != 0)
 		error = -EIO;
-	if (error == 0) {
+	if (error == 0 && p->opcode == FUSE_LOOKUP) {
 		memcpy(&node, pl, sizeof(node));
 		if (node != 0) {
 			struct fuse_forget_one f = { node, 1 };
@@ -996,7 +1019,7 @@ perm_lookup_reply(struct daemon *d, struct mount *m, struct pend *p, int32_t err
 			mux_forget_raw(d, m, &f, 1);
 		}
 	}
-	perm_lookup_done(d, m, p->perm_hold, error, pl, len);
+	perm_lookup_done(d, m, p, error, pl, len);
 }
 
 /* Charge what a good reply hands out to its client. */
@@ -1424,7 +1447,7 @@ server_msg(struct daemon *d, struct mount *m, char *buf, size_t n)
 			else if (p->rs_kind != 0)
 				rs_reply(d, m, p, -EIO, NULL, 0);
 			else if (p->perm_hold != NULL)
-				perm_lookup_done(d, m, p->perm_hold, -EIO, NULL, 0);
+				perm_lookup_done(d, m, p, -EIO, NULL, 0);
 			pend_free(p);
 			if (m->draining)
 				maybe_destroy(d, m, 0);
@@ -2656,9 +2679,12 @@ mux_reply_err(struct daemon *d, struct conn *c, uint64_t unique, int err)
 	reply_err(d, c, unique, err);
 }
 
-/* A request held for its permission check goes on, checked. */
+/*
+ * A request held for its permission check goes on: checked (how 1), or
+ * to be checked now that its nodes' attributes were refreshed (how 2).
+ */
 void
-mux_forward_checked(struct daemon *d, struct conn *c, char *msg, size_t len)
+mux_forward_checked(struct daemon *d, struct conn *c, char *msg, size_t len, int how)
 {
 	struct fuse_in_header h;
 
@@ -2670,7 +2696,7 @@ mux_forward_checked(struct daemon *d, struct conn *c, char *msg, size_t len)
 		return;
 	}
 	memcpy(&h, msg, sizeof(h));
-	c->perm_skip = 1;
+	c->perm_skip = how;
 	client_forward(d, c, &h, msg, len);
 	c->perm_skip = 0;
 }
@@ -2680,37 +2706,24 @@ int
 mux_internal_lookup(struct daemon *d, struct mount *m, uint64_t dir, const char *name,
     void *hold)
 {
-	char buf[PF_IN_HDR + 1024 + 1];
 	size_t nl = strlen(name);
-	struct fuse_in_header h;
-	struct u64slot *s;
-	struct pend *p;
 
-	if (nl == 0 || nl > 1024 || m->ep.fd < 0 || m->state != M_READY)
+	if (nl == 0 || nl > 1024)
 		return -EINVAL;
-	memset(&h, 0, sizeof(h));
-	h.len = (uint32_t)(PF_IN_HDR + nl + 1);
-	h.opcode = FUSE_LOOKUP;
-	h.unique = new_unique(m);
-	h.nodeid = dir;
-	p = calloc(1, sizeof(*p));
-	s = p != NULL ? map_put(&m->pending, h.unique) : NULL;
-	if (s == NULL) {
-		free(p);
-		return -ENOMEM;
-	}
-	p->opcode = FUSE_LOOKUP;
-	p->nodeid = dir;
-	p->perm_hold = hold;
-	p->limit = pf_reply_limit(FUSE_LOOKUP, m->p.minor, name, nl + 1);
-	s->v1 = (uint64_t)(uintptr_t)p;
-	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + PF_IN_HDR, name, nl + 1);
-	if ((m->rs != NULL && rs_xlate_request(m, buf, h.len) != 0) ||
-	    to_server(d, m, buf, h.len) < 0) {
-		map_del(&m->pending, map_get(&m->pending, h.unique));
-		free(p);
-		return -EIO;
-	}
-	return 0;
+	if (m->state != M_READY)
+		return -EINVAL;
+	return request_of_own(d, m, FUSE_LOOKUP, dir, name, nl + 1, hold);
+}
+
+/* perfused's own GETATTR of a node whose attributes went stale. */
+int
+mux_internal_getattr(struct daemon *d, struct mount *m, uint64_t node, void *hold)
+{
+	struct fuse_getattr_in in;
+
+	if (m->state != M_READY)
+		return -EINVAL;
+	memset(&in, 0, sizeof(in));
+	return request_of_own(d, m, FUSE_GETATTR, node, &in,
+	    pf_req_fixed(FUSE_GETATTR, m->p.minor), hold);
 }

@@ -107,7 +107,8 @@ struct conn {
 	uint32_t trace_lost;        /* records dropped since the last sent */
 	int dead;
 	/* default_permissions (perm.c): */
-	int perm_skip;              /* the request being forwarded was checked */
+	int perm_skip;              /* the request being forwarded: 1 checked,
+	                               2 to check with attributes just fetched */
 	int groups_loaded, ngroups;
 	gid_t groups[PERM_MAX_GROUPS];
 };
@@ -152,7 +153,8 @@ struct pend {
 	uint8_t rs_kind;            /* RS_LOOKUP, RS_OPEN: perfused's own, of a restart */
 	uint64_t rs_id;             /* the node or handle it brings back */
 	uint64_t fh, fh_seq;        /* FSYNC: its handle, and the writes it covers */
-	void *perm_hold;            /* perfused's LOOKUP for a sticky check (perm.c) */
+	void *perm_hold;            /* perfused's LOOKUP or GETATTR for a
+	                               permission check (perm.c) */
 };
 
 enum { RS_NONE, RS_INIT, RS_WALK, RS_OPEN };  /* restart phases */
@@ -292,19 +294,21 @@ void mux_release_raw(struct daemon *d, struct mount *m, uint64_t nodeid, uint64_
 int mux_internal_lookup(struct daemon *d, struct mount *m, uint64_t dir,
     const char *name, void *hold);
 void mux_reply_err(struct daemon *d, struct conn *c, uint64_t unique, int err);
-void mux_forward_checked(struct daemon *d, struct conn *c, char *msg, size_t len);
+void mux_forward_checked(struct daemon *d, struct conn *c, char *msg, size_t len,
+    int how);
+int mux_internal_getattr(struct daemon *d, struct mount *m, uint64_t node, void *hold);
 
 /* perm.c */
 struct perm_hold;
 int perm_applies(const struct mount *m, const struct conn *c);
 int perm_check(const struct mount *m, struct conn *c, const struct fuse_in_header *h,
     const char *b, size_t blen, uint64_t dirs[2], const char *names[2]);
-int perm_hold(struct daemon *d, struct mount *m, struct conn *c, const char *msg,
+int perm_hold(struct daemon *d, struct mount *m, struct conn *c, char *msg,
     size_t len, int n, const uint64_t dirs[2], const char *names[2]);
 void perm_reply(struct daemon *d, struct mount *m, const struct pend *p, const char *pl,
     size_t len);
-void perm_lookup_done(struct daemon *d, struct mount *m, void *hold, int32_t error,
-    const char *pl, size_t len);
+void perm_lookup_done(struct daemon *d, struct mount *m, const struct pend *p,
+    int32_t error, const char *pl, size_t len);
 void perm_client_gone(struct mount *m, const struct conn *c);
 void perm_free_all(struct mount *m);
 

@@ -20,10 +20,13 @@
  *				"trusted."
  *
  * The attributes are the last ones a reply carried for the node, kept in
- * the client's node table (the root's in the mount), and every client's
- * copy is updated when a SETATTR changes them.  The sticky rule needs the
- * attributes of the entry: perfused LOOKUPs it first, holding the request
- * (and FORGETs what that LOOKUP handed out).
+ * the client's node table (the root's in the mount) for as long as the
+ * reply's attr_valid says, and every client's copy is updated when a
+ * SETATTR changes them.  A check that needs attributes the client does not
+ * have or that went stale waits for a GETATTR of perfused's own first, as
+ * the kernel refreshes them before it checks (fuse_permission()).  The
+ * sticky rule needs the attributes of the entry: perfused LOOKUPs it
+ * first, holding the request (and FORGETs what that LOOKUP handed out).
  *
  * Only for mounts with default_permissions, only for clients other than
  * the kernel (which checks itself) and root.
@@ -34,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "log.h"
 #include "perfused.h"
@@ -42,8 +46,14 @@
 #define MAY_X 1
 #define MAY_W 2
 #define MAY_R 4
+/*
+ * A node's attributes in its u64slot: v2 = mode | uid << 32; v3 = gid |
+ * expiry << 32 | PERM_KNOWN, the expiry in seconds of CLOCK_MONOTONIC.
+ */
 #define PERM_KNOWN (1ULL << 63)
-#define PERM_MAX_HOLDS 1024     /* requests waiting for a sticky check */
+#define PERM_EXP_MASK 0x7fffffffULL
+#define PERM_VALID_MAX (1ULL << 30)  /* longer than any uptime */
+#define PERM_MAX_HOLDS 1024     /* requests waiting for a check */
 
 /* What a request held for a sticky check waits for. */
 struct perm_hold {
@@ -53,6 +63,7 @@ struct perm_hold {
 	uint64_t owner[2];          /* the entries' owners, or ~0: none */
 	int nowner;
 	int failed;                 /* a LOOKUP failed otherwise than ENOENT */
+	int refresh;                /* waits for GETATTRs, not sticky LOOKUPs */
 	size_t len;
 	char msg[];                 /* the request, as the client sent it */
 };
@@ -107,6 +118,37 @@ in_group(struct conn *c, uint32_t gid)
 		if (c->groups[i] == gid)
 			return 1;
 	return 0;
+}
+
+/* Now, in the seconds of the attributes' expiry. */
+static uint64_t
+perm_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec & PERM_EXP_MASK;
+}
+
+/*
+ * Whether a check on node needs its attributes fetched first: the client
+ * holds it and has none, or stale ones.
+ */
+static int
+stale(const struct mount *m, struct conn *c, uint64_t node)
+{
+	uint64_t b;
+
+	if (node == PF_ROOT_ID) {
+		b = m->root_perm[1];
+	} else {
+		struct u64slot *s = map_get(&c->nodes, node);
+
+		if (s == NULL)
+			return 0;  /* not the client's: nothing to refresh */
+		b = s->v3;
+	}
+	return !(b & PERM_KNOWN) || ((b >> 32) & PERM_EXP_MASK) <= perm_clock();
 }
 
 /* Attributes of a node as the client last heard them: 0, or -1 unknown. */
@@ -178,12 +220,19 @@ get_attr(const struct mount *m, struct fuse_attr *a, const char *p, size_t avail
 	return 0;
 }
 
-/* The attributes a reply gives for node, into the client's table. */
+/*
+ * The attributes a reply gives for node, valid for valid seconds (its
+ * attr_valid; the nanoseconds are dropped, so they go stale early rather
+ * than late), into the client's table.
+ */
 static void
-note(struct mount *m, struct conn *c, uint64_t node, const struct fuse_attr *a)
+note(struct mount *m, struct conn *c, uint64_t node, const struct fuse_attr *a,
+    uint64_t valid)
 {
+	uint64_t exp = (perm_clock() + (valid < PERM_VALID_MAX ? valid : PERM_VALID_MAX)) &
+	    PERM_EXP_MASK;
 	uint64_t v2 = (uint64_t)a->mode | ((uint64_t)a->uid << 32);
-	uint64_t v3 = (uint64_t)a->gid | PERM_KNOWN;
+	uint64_t v3 = (uint64_t)a->gid | exp << 32 | PERM_KNOWN;
 	struct u64slot *s;
 
 	if (node == PF_ROOT_ID) {
@@ -211,8 +260,18 @@ plus_note(const struct pf_dirent_view *v, void *arg)
 	if (v->entry->nodeid == 0 || get_attr(x->m, &a, (const char *)v->entry +
 	    offsetof(struct fuse_entry_out, attr), pf_attr_size(x->m->p.minor)) < 0)
 		return 0;
-	note(x->m, x->c, v->entry->nodeid, &a);
+	note(x->m, x->c, v->entry->nodeid, &a, v->entry->attr_valid);
 	return 0;
+}
+
+/* attr_valid of the fuse_entry_out at p (whose size was checked). */
+static uint64_t
+entry_attr_valid(const char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p + offsetof(struct fuse_entry_out, attr_valid), sizeof(v));
+	return v;
 }
 
 /* A good reply: what it says of attributes (after it was accounted). */
@@ -232,19 +291,22 @@ perm_reply(struct daemon *d, struct mount *m, const struct pend *p, const char *
 
 		memcpy(&node, pl, sizeof(node));
 		if (node != 0 && len > at && get_attr(m, &a, pl + at, len - at) == 0)
-			note(m, p->c, node, &a);
+			note(m, p->c, node, &a, entry_attr_valid(pl));
 	} else if ((p->opcode == FUSE_GETATTR || p->opcode == FUSE_SETATTR) &&
 	    len > offsetof(struct fuse_attr_out, attr) &&
 	    get_attr(m, &a, pl + offsetof(struct fuse_attr_out, attr),
 	    len - offsetof(struct fuse_attr_out, attr)) == 0) {
-		note(m, p->c, p->nodeid, &a);
+		uint64_t valid;
+
+		memcpy(&valid, pl, sizeof(valid));  /* fuse_attr_out.attr_valid */
+		note(m, p->c, p->nodeid, &a, valid);
 		if (p->opcode == FUSE_SETATTR) {
 			/* Everybody's copy: the mode or owner may have changed. */
 			struct conn *c;
 
 			for (c = d->conns; c != NULL; c = c->next)
 				if (c->m == m && c != p->c)
-					note(m, c, p->nodeid, &a);
+					note(m, c, p->nodeid, &a, valid);
 		}
 	} else if (p->opcode == FUSE_READDIRPLUS) {
 		struct plus_note x = { m, p->c };
@@ -298,9 +360,46 @@ xattr_check(const struct mount *m, struct conn *c, uint64_t node, const char *na
 }
 
 /*
+ * The nodes whose attributes the check of this request reads and that
+ * are stale for c, into nodes[]: how many (0 to 2).
+ */
+static int
+stale_nodes(const struct mount *m, struct conn *c, const struct fuse_in_header *h,
+    const char *b, const char *name, uint64_t nodes[2])
+{
+	uint64_t newdir;
+	int n = 0;
+
+	switch (h->opcode) {
+	case FUSE_RENAME: case FUSE_RENAME2:
+		memcpy(&newdir, b, sizeof(newdir));
+		if (newdir != h->nodeid && stale(m, c, newdir))
+			nodes[n++] = newdir;
+		break;
+	case FUSE_GETXATTR: case FUSE_SETXATTR: case FUSE_REMOVEXATTR:
+		if (strncmp(h->opcode == FUSE_REMOVEXATTR ? b : name, "user.", 5) != 0)
+			return 0;
+		break;
+	case FUSE_LOOKUP: case FUSE_OPEN: case FUSE_OPENDIR: case FUSE_CREATE:
+	case FUSE_MKNOD: case FUSE_MKDIR: case FUSE_SYMLINK: case FUSE_LINK:
+	case FUSE_TMPFILE: case FUSE_UNLINK: case FUSE_RMDIR: case FUSE_SETATTR:
+	case FUSE_ACCESS:
+		break;
+	default:
+		return 0;
+	}
+	if (stale(m, c, h->nodeid))
+		nodes[n++] = h->nodeid;
+	return n;
+}
+
+/*
  * The check of one request from client c.  Returns 0 to send it, a
- * negative errno for the client, or the number (1 or 2) of entries whose
- * owner the sticky rule needs, named in dirs[] and names[].
+ * negative errno for the client, or the number (1 or 2) of nodes to ask
+ * about first, in dirs[]: with names[] NULL, nodes whose attributes are
+ * to be fetched (GETATTR; then the check is made again, with
+ * c->perm_skip 2), else the directories of the entries whose owner the
+ * sticky rule needs, named in names[].
  */
 int
 perm_check(const struct mount *m, struct conn *c, const struct fuse_in_header *h,
@@ -312,6 +411,10 @@ perm_check(const struct mount *m, struct conn *c, const struct fuse_in_header *h
 	uint32_t flags, mask;
 	int err, n = 0;
 
+	if (c->perm_skip != 2 && (n = stale_nodes(m, c, h, b, name, dirs)) > 0) {
+		names[0] = names[1] = NULL;
+		return n;
+	}
 	switch (h->opcode) {
 	case FUSE_LOOKUP:
 		return may(m, c, node, MAY_X);
@@ -363,10 +466,11 @@ perm_check(const struct mount *m, struct conn *c, const struct fuse_in_header *h
 }
 
 /* ------------------------------------------------------------------ */
-/* The sticky rule: the entry's owner, by a LOOKUP of perfused's own.    */
+/* Requests held for a check: perfused's GETATTRs for fresh attributes,   */
+/* or its LOOKUPs for the sticky rule's entry owner.                     */
 
 int
-perm_hold(struct daemon *d, struct mount *m, struct conn *c, const char *msg, size_t len,
+perm_hold(struct daemon *d, struct mount *m, struct conn *c, char *msg, size_t len,
     int n, const uint64_t dirs[2], const char *names[2])
 {
 	struct perm_hold *ph;
@@ -381,18 +485,28 @@ perm_hold(struct daemon *d, struct mount *m, struct conn *c, const char *msg, si
 	ph->nowner = 0;
 	ph->waiting = 0;
 	ph->failed = 0;
+	ph->refresh = names[0] == NULL;
 	memcpy(ph->msg, msg, len);
 	ph->next = m->perm_holds;
 	m->perm_holds = ph;
 	for (i = 0; i < n; i++) {
-		if (mux_internal_lookup(d, m, dirs[i], names[i], ph) == 0)
+		if ((ph->refresh ? mux_internal_getattr(d, m, dirs[i], ph) :
+		    mux_internal_lookup(d, m, dirs[i], names[i], ph)) == 0)
 			ph->waiting++;
 	}
 	if (ph->waiting == 0) {
-		/* Nothing could be asked: refuse rather than guess. */
+		int refresh = ph->refresh;
+
 		m->perm_holds = ph->next;
 		free(ph);
-		return -EIO;
+		/*
+		 * Nothing could be asked (a server restarting, say): check
+		 * with the attributes there are; but refuse rather than
+		 * guess an owner.
+		 */
+		if (!refresh)
+			return -EIO;
+		mux_forward_checked(d, c, msg, len, 2);
 	}
 	m->nperm_holds++;
 	return 0;
@@ -422,25 +536,39 @@ perm_free_all(struct mount *m)
 }
 
 /*
- * The answer to one of those LOOKUPs: the entry's owner (or none).  Once
- * all came, the request goes on or its client hears EPERM.
+ * The answer to one of those requests (the reply's size checked).  A
+ * GETATTR's attributes go into the client's table; a LOOKUP gives the
+ * entry's owner (or none).  Once all came, the request is checked again
+ * (after GETATTRs: whatever they said, the check uses what is known), or
+ * goes on, or its client hears EPERM (after LOOKUPs).
  */
 void
-perm_lookup_done(struct daemon *d, struct mount *m, void *hold, int32_t error,
-    const char *pl, size_t len)
+perm_lookup_done(struct daemon *d, struct mount *m, const struct pend *p,
+    int32_t error, const char *pl, size_t len)
 {
-	const size_t at = offsetof(struct fuse_entry_out, attr);
-	struct perm_hold *ph = hold, **pp;
+	const size_t at = p->opcode == FUSE_GETATTR ? offsetof(struct fuse_attr_out, attr) :
+	    offsetof(struct fuse_entry_out, attr);
+	struct perm_hold *ph = p->perm_hold, **pp;
 	struct fuse_attr a;
 	uint64_t node = 0;
 	int i, ok = 1;
 
-	if (error == 0 && len > at && get_attr(m, &a, pl + at, len - at) == 0)
-		memcpy(&node, pl, sizeof(node));
-	if (error != 0 && error != -ENOENT)
-		ph->failed = 1;  /* cannot tell: refuse */
-	else if (ph->nowner < 2)
-		ph->owner[ph->nowner++] = node != 0 ? a.uid : ~0ULL;
+	if (ph->refresh) {
+		if (error == 0 && ph->c != NULL && len > at &&
+		    get_attr(m, &a, pl + at, len - at) == 0) {
+			uint64_t valid;
+
+			memcpy(&valid, pl, sizeof(valid));  /* fuse_attr_out.attr_valid */
+			note(m, ph->c, p->nodeid, &a, valid);
+		}
+	} else {
+		if (error == 0 && len > at && get_attr(m, &a, pl + at, len - at) == 0)
+			memcpy(&node, pl, sizeof(node));
+		if (error != 0 && error != -ENOENT)
+			ph->failed = 1;  /* cannot tell: refuse */
+		else if (ph->nowner < 2)
+			ph->owner[ph->nowner++] = node != 0 ? a.uid : ~0ULL;
+	}
 	if (--ph->waiting > 0)
 		return;
 	for (pp = &m->perm_holds; *pp != NULL; pp = &(*pp)->next) {
@@ -458,12 +586,14 @@ perm_lookup_done(struct daemon *d, struct mount *m, void *hold, int32_t error,
 		for (i = 0; i < ph->nowner; i++)
 			if (ph->owner[i] != ~0ULL && ph->owner[i] != ph->c->uid)
 				ok = 0;
-		if (ph->failed)
+		if (ph->refresh)
+			mux_forward_checked(d, ph->c, ph->msg, ph->len, 2);
+		else if (ph->failed)
 			mux_reply_err(d, ph->c, h.unique, -EIO);
 		else if (!ok)
 			mux_reply_err(d, ph->c, h.unique, -EPERM);
 		else
-			mux_forward_checked(d, ph->c, ph->msg, ph->len);
+			mux_forward_checked(d, ph->c, ph->msg, ph->len, 1);
 	}
 	free(ph);
 }

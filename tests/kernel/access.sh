@@ -16,7 +16,9 @@
 #     file to B, and so does perfused on its own path (B reads the 0644
 #     one); over bindfs, which reads A's files for anybody, perfused's
 #     check is all there is: reads, writes, chmod, truncate, and a sticky
-#     directory's rule (B removes its own entry, not A's).
+#     directory's rule (B removes its own entry, not A's); a mode changed
+#     in bindfs's source directory holds for a long session of B's once
+#     the attributes went stale (perfused fetches them again).
 #  5. A's perfused mounting on the kernel through fusermount3: allow_other
 #     only when /etc/fuse.conf has user_allow_other (bind-mounted over it
 #     in the test's mount namespace; skipped when the file does not exist).
@@ -43,6 +45,8 @@ asan_allow_shim
 unset PERFUSE_SOCKET
 
 [ -x "$MEMFS" ] || fail "$MEMFS is missing (meson builds it only when fuse3 is found)"
+IOLOOP=$BUILD/tests/kernel/ioloop
+[ -x "$IOLOOP" ] || fail "$IOLOOP is missing: build first (make)"
 command -v fusermount3 >/dev/null || fail "fusermount3 is missing (make deps: fuse3)"
 command -v setpriv >/dev/null || fail "setpriv is missing (util-linux)"
 (exec 3<>/dev/fuse) 2>/dev/null || fail "/dev/fuse cannot be opened"
@@ -344,6 +348,32 @@ as_ok "$UB" "$PERFUSE" "${ARGS[@]}" rm "$MA/bind/shared/ofB"
 [ ! -e "$SRC/shared/ofB" ] || fail "B's own file in the sticky directory was not removed"
 assert_eq "a" "$(as_ok "$UA" "$PERFUSE" "${ARGS[@]}" cat "$MA/bind/shared/ofA")" \
     "A's file in the sticky directory"
+as_ok "$UA" "$PERFUSE" "${ARGS[@]}" umount "$MA/bind"
+
+# Attributes go stale: a mode changed behind bindfs's back (in its source
+# directory) binds B's long session once bindfs's attr_timeout (1 s) has
+# passed, though the session still knows the name (entry_timeout=60), as
+# the kernel would: perfused fetches the attributes again before it checks.
+log "4c. a mode changed behind the filesystem's back, on one long session"
+as_ok "$UA" "$PERFUSE" "${ARGS[@]}" mount -o allow_other,default_permissions -- \
+    bindfs -o entry_timeout=60,attr_timeout=1 "$SRC" "$MA/bind" >/dev/null
+printf 'turns\n' >"$SRC/turns"
+chown "$UA:" "$SRC/turns"
+chmod 0644 "$SRC/turns"
+coproc OPENER { as "$UB" "$IOLOOP" api-open "$PERFUSE_SOCKET" "$MA/bind" turns 2>"$T/opener.err"; }
+OPENER_P=$OPENER_PID
+echo >&"${OPENER[1]}"; read -r got <&"${OPENER[0]}" || got="(nothing)"
+assert_eq 0 "$got" "B opens A's 0644 file on its session"
+chmod 0600 "$SRC/turns"
+sleep 2.2
+echo >&"${OPENER[1]}"; read -r got <&"${OPENER[0]}" || got="(nothing)"
+assert_eq -13 "$got" "B opens the file on the same session once A's chmod 0600 (in bindfs's source) is 2 s old"
+chmod 0644 "$SRC/turns"
+sleep 2.2
+echo >&"${OPENER[1]}"; read -r got <&"${OPENER[0]}" || got="(nothing)"
+assert_eq 0 "$got" "B opens the file on the same session once it is 0644 again"
+exec {OPENER[1]}>&-
+wait "$OPENER_P" || fail "ioloop api-open failed: $(cat "$T/opener.err")"
 as_ok "$UA" "$PERFUSE" "${ARGS[@]}" umount "$MA/bind"
 stop_perfused || fail "root's perfused did not stop cleanly"
 

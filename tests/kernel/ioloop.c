@@ -8,6 +8,9 @@
  *	ioloop api-read SOCK TARGET REL SECONDS
  *	ioloop api-stat SOCK TARGET REL       for each line read, stat REL on one
  *	                                      session and print its size (or -errno)
+ *	ioloop api-open SOCK TARGET REL       for each line read, open REL for
+ *	                                      reading on one session (and close
+ *	                                      it): print 0 or -errno
  *
  * The kernel modes use one open file descriptor all along, the API modes
  * one perfuse session and one open file: they are what must survive the
@@ -207,6 +210,23 @@ astat(perfuse_conn *c, const char *rel)
 	return 0;
 }
 
+/* One session, whose permission checks must follow changes made elsewhere. */
+static int
+aopen(perfuse_conn *c, const char *rel)
+{
+	char line[64];
+
+	while (fgets(line, sizeof(line), stdin) != NULL) {
+		perfuse_file *f;
+		int err = perfuse_file_open(c, rel, O_RDONLY, 0, &f);
+
+		if (err == 0)
+			perfuse_file_close(f);
+		printf("%d\n", err < 0 ? err : 0);
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -218,12 +238,13 @@ main(int argc, char **argv)
 		return kwrite(argv[2], atof(argv[3]));
 	if (argc == 4 && strcmp(argv[1], "read") == 0)
 		return kread(argv[2], atof(argv[3]));
-	if (argc == 5 && strcmp(argv[1], "api-stat") == 0) {
+	if (argc == 5 && (strcmp(argv[1], "api-stat") == 0 ||
+	    strcmp(argv[1], "api-open") == 0)) {
 		if ((err = perfuse_connect(argv[2], argv[3], &c)) < 0) {
 			fprintf(stderr, "ioloop: connect to %s: %s\n", argv[3], strerror(-err));
 			return 1;
 		}
-		rc = astat(c, argv[4]);
+		rc = argv[1][4] == 's' ? astat(c, argv[4]) : aopen(c, argv[4]);
 		perfuse_disconnect(c);
 		return rc;
 	}
@@ -231,7 +252,7 @@ main(int argc, char **argv)
 	    strcmp(argv[1], "api-read") != 0)) {
 		fprintf(stderr, "usage: ioloop write|read PATH SECONDS\n"
 		    "       ioloop api-write|api-read SOCKET TARGET RELPATH SECONDS\n"
-		    "       ioloop api-stat SOCKET TARGET RELPATH\n");
+		    "       ioloop api-stat|api-open SOCKET TARGET RELPATH\n");
 		return 1;
 	}
 	if ((err = perfuse_connect(argv[2], argv[3], &c)) < 0) {
