@@ -1198,8 +1198,10 @@ main(int argc, char **argv)
 		d.sockpath = defsock;
 	}
 	d.sockpath = absolute(d.sockpath);
-	if (d.sockpath == NULL || make_sockdir(d.sockpath) < 0)
+	if (d.sockpath == NULL || make_sockdir(d.sockpath) < 0) {
+		free(d.sockpath);
 		return 1;
+	}
 	lockfd = take_lock(d.sockpath);
 	if (lockfd == -2 && !d.inherited) {
 		fprintf(stderr, "perfused: %s: another perfused serves this socket\n",
@@ -1217,8 +1219,10 @@ main(int argc, char **argv)
 	d.activated = d.listen.fd >= 0;
 	if (d.listen.fd < 0)
 		d.listen.fd = lockfd >= 0 ? open_listen(d.sockpath) : -1;
-	if (d.listen.fd < 0 && !d.inherited)
+	if (d.listen.fd < 0 && !d.inherited) {
+		free(d.sockpath);
 		return 1;
+	}
 	if (d.inherited)
 		redirect_log(d.sockpath, lockfd >= 0);
 	find_helpers(&d);
