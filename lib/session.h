@@ -76,6 +76,9 @@ struct perfuse_conn {
 	struct pf_dcache dc;
 	uint64_t cache_ver;    /* bumped by every change to a name or attributes */
 	size_t cache_max;      /* PERFUSE_OPTIONS cache_entries; 0: no caching */
+	unsigned spin_us;      /* PERFUSE_OPTIONS spin=US: poll for a reply first */
+	unsigned spin_skip;    /* replies still to wait for without polling */
+	unsigned spin_backoff; /* spin_skip after the next poll in vain */
 	int enable_access;     /* PERFUSE_OPTIONS */
 	int lookup_creat;      /* PERFUSE_OPTIONS: LOOKUP before CREATE */
 	long warned;           /* rate limit of reply warnings */

@@ -1906,6 +1906,52 @@ test_cache_lru(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* PERFUSE_OPTIONS spin=US: replies found by polling or by sleeping.      */
+
+static void
+test_spin(void)
+{
+	static const char *const opts[] = { "spin=0", "spin=1", "spin=1000", "spin=abc",
+		"spin=-5", "spin=1001" };
+	static const int warns[] = { 0, 0, 0, 1, 1, 1 };
+	unsigned k;
+
+	for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
+		struct peer *p = peer_new(38);
+		perfuse_conn *c;
+		struct stat st;
+		static char titles[sizeof(opts) / sizeof(opts[0])][96];  /* group keeps it */
+		int i, bad = 0, w0;
+
+		snprintf(titles[k], sizeof(titles[k]), "PERFUSE_OPTIONS %s: 200 GETATTRs, "
+		    "each answered", opts[k]);
+		group(titles[k]);
+		alarm(30);
+		pthread_mutex_lock(&log_lock);
+		w0 = nwarn;
+		pthread_mutex_unlock(&log_lock);
+		setenv("PERFUSE_OPTIONS", opts[k], 1);
+		c = start(p, __LINE__);
+		unsetenv("PERFUSE_OPTIONS");
+		if (c == NULL) {
+			peer_free(p);
+			continue;
+		}
+		pthread_mutex_lock(&log_lock);
+		check_eq(nwarn - w0, warns[k], "warnings about the option", __LINE__);
+		pthread_mutex_unlock(&log_lock);
+		/* No attribute cache (the peer's attr_valid is 0): a GETATTR each. */
+		for (i = 0; i < 200; i++)
+			if (perfuse_stat(c, "/", &st) != 0 || st.st_ino != 1)
+				bad++;
+		check_eq(bad, 0, "stats that failed or were wrong", __LINE__);
+		check_eq(peer_ops(p, FUSE_GETATTR), 200, "GETATTRs", __LINE__);
+		finish(c, p, __LINE__);
+		peer_free(p);
+	}
+}
+
+/* ------------------------------------------------------------------ */
 /* (h) RELEASE without waiting for its reply.                             */
 
 struct discw {
@@ -2034,6 +2080,7 @@ main(void)
 	test_cache_inval();
 	test_cache_lru();
 	test_async_release();
+	test_spin();
 	alarm(0);
 	return unit_done("test_session");
 }
