@@ -95,15 +95,22 @@ writer_main(void *arg)
  * kernel.  Returns its ticket, which the event loop hears once it is
  * written, or 0 when nothing was queued.
  */
+static uint64_t kernel_notify_older(struct conn *k, int32_t code, const char *msg,
+    size_t len);
+
 uint64_t
 kernel_notify(struct conn *k, const void *msg, size_t len)
 {
+	struct fuse_out_header oh;
 	struct note *n;
 	pthread_t t;
 	uint64_t ticket;
 
-	if (k == NULL || k->ep.fd < 0)
+	if (k == NULL || k->ep.fd < 0 || len < sizeof(oh))
 		return 0;
+	memcpy(&oh, msg, sizeof(oh));
+	if (k->p.peer_minor < pf_notify_since(oh.error))
+		return kernel_notify_older(k, oh.error, msg, len);
 	n = malloc(sizeof(*n) + len);
 	if (n == NULL)
 		return 0;
@@ -235,6 +242,40 @@ kernel_inval_entry(struct conn *k, uint64_t parent, const char *name)
 	size_t len = notify_inval_entry_msg(buf, parent, name);
 
 	return len > 0 ? kernel_notify(k, buf, len) : 0;
+}
+
+/*
+ * A kernel older than the notification (one that announced a minor below
+ * the one that brought it: perfused answered it at its own minor) gets
+ * what it knows instead: INVAL_ENTRY for DELETE, INVAL_INODE for STORE
+ * (its cache of the node dropped rather than filled); nothing for the
+ * others.
+ */
+static uint64_t
+kernel_notify_older(struct conn *k, int32_t code, const char *msg, size_t len)
+{
+	if (code == FUSE_NOTIFY_DELETE &&
+	    len > PF_OUT_HDR + sizeof(struct fuse_notify_delete_out)) {
+		struct fuse_notify_delete_out o;
+		char name[256];
+		size_t nl;
+
+		memcpy(&o, msg + PF_OUT_HDR, sizeof(o));
+		nl = len - PF_OUT_HDR - sizeof(o);
+		if (o.namelen >= sizeof(name) || o.namelen > nl)
+			return 0;
+		memcpy(name, msg + PF_OUT_HDR + sizeof(o), o.namelen);
+		name[o.namelen] = '\0';
+		return kernel_inval_entry(k, o.parent, name);
+	}
+	if (code == FUSE_NOTIFY_STORE &&
+	    len >= PF_OUT_HDR + sizeof(struct fuse_notify_store_out)) {
+		struct fuse_notify_store_out o;
+
+		memcpy(&o, msg + PF_OUT_HDR, sizeof(o));
+		return kernel_inval_inode(k, o.nodeid);
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -645,14 +645,18 @@ static void
 notify_clients(struct daemon *d, struct mount *m, const struct conn *except,
     const void *msg, size_t len, uint64_t node)
 {
+	struct fuse_out_header oh;
 	struct conn *c;
+	int32_t code;
 
 	/* The common case on every change: nobody else to tell. */
 	if (m->napi == 0 || (m->napi == 1 && except != NULL && !except->kernel))
 		return;
+	memcpy(&oh, msg, sizeof(oh));
+	code = oh.error;
 	for (c = d->conns; c != NULL; c = c->next) {
 		if (c->m != m || c == except || c->kernel || c->dead ||
-		    c->state != CONN_FUSE || c->p.minor < 12)
+		    c->state != CONN_FUSE || c->p.peer_minor < pf_notify_since(code))
 			continue;
 		if (node != PF_ROOT_ID && map_get(&c->nodes, node) == NULL)
 			continue;

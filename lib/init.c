@@ -132,6 +132,20 @@ pf_init_limits(struct pf_init_params *p, size_t msgmax, uint32_t *max_read)
 		*max_read = 4096;
 }
 
+/*
+ * Minors between which no request or reply struct changes size: before
+ * 7.9 (fuse_attr without blksize: entry_out 120, attr_out 96 bytes;
+ * write_in and read_in 24; GETATTR without a body), 7.9 to 7.11 (MKNOD and
+ * CREATE without umask), and from 7.12 (the sizes since; what later minors
+ * add comes in new opcodes, in padding or behind INIT flags, which are
+ * agreed per client).
+ */
+static int
+size_class(unsigned minor)
+{
+	return minor < 9 ? 0 : minor < 12 ? 1 : 2;
+}
+
 int
 pf_init_answer(const void *req, size_t reqlen, const struct pf_init_params *srv,
     uint64_t supported, void *outbuf, size_t *outlen, struct pf_init_params *cp,
@@ -162,13 +176,20 @@ pf_init_answer(const void *req, size_t reqlen, const struct pf_init_params *srv,
 		return 1;
 	}
 	/*
-	 * Rule: a client older than the server would need every struct
-	 * translated; the relay answers at the server's minor or newer.
+	 * Rule: a client older than the server is answered at its own
+	 * minor, as a server answers an older kernel, when every struct the
+	 * two exchange has the same size at both minors (size_class()); the
+	 * relay translates none.  Older ones are refused.
 	 */
-	if (in.minor < srv->minor || in.minor < PF_MINOR_MIN) {
-		*why = "the client's FUSE minor is older than the server's";
+	if (in.minor < PF_MINOR_MIN ||
+	    (in.minor < srv->minor && size_class(in.minor) != size_class(srv->minor))) {
+		*why = in.minor < 12 ? "the client's FUSE minor is older than 7.12 and the "
+		    "server's; its structs would need translating" :
+		    "the client's FUSE minor is older than the server's";
 		return -EPROTO;
 	}
+	if (in.minor < srv->minor)
+		out.minor = in.minor;
 	flags = in.flags;
 	if (in.minor >= 36 && (in.flags & FUSE_INIT_EXT))
 		flags |= (uint64_t)in.flags2 << 32;
@@ -185,7 +206,7 @@ pf_init_answer(const void *req, size_t reqlen, const struct pf_init_params *srv,
 	out.max_write = srv->max_write;
 	out.time_gran = srv->time_gran;
 	out.max_pages = (uint16_t)srv->max_pages;
-	*outlen = pf_init_out_size(srv->minor);
+	*outlen = pf_init_out_size(out.minor);
 	memcpy(outbuf, &out, *outlen);
 	return 0;
 }

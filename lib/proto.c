@@ -3,6 +3,7 @@
  * them.  See proto.h.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -422,13 +423,16 @@ pf_check_reply(uint32_t opcode, unsigned minor, int32_t error, size_t len,
 static const struct {
 	const char *name;
 	size_t min;
+	unsigned since;             /* the minor that brought it */
 } notifies[] = {
-	[FUSE_NOTIFY_POLL] = { "POLL", sizeof(struct fuse_notify_poll_wakeup_out) },
-	[FUSE_NOTIFY_INVAL_INODE] = { "INVAL_INODE", sizeof(struct fuse_notify_inval_inode_out) },
-	[FUSE_NOTIFY_INVAL_ENTRY] = { "INVAL_ENTRY", sizeof(struct fuse_notify_inval_entry_out) },
-	[FUSE_NOTIFY_STORE] = { "STORE", sizeof(struct fuse_notify_store_out) },
-	[FUSE_NOTIFY_RETRIEVE] = { "RETRIEVE", sizeof(struct fuse_notify_retrieve_out) },
-	[FUSE_NOTIFY_DELETE] = { "DELETE", sizeof(struct fuse_notify_delete_out) },
+	[FUSE_NOTIFY_POLL] = { "POLL", sizeof(struct fuse_notify_poll_wakeup_out), 11 },
+	[FUSE_NOTIFY_INVAL_INODE] = { "INVAL_INODE",
+		sizeof(struct fuse_notify_inval_inode_out), 12 },
+	[FUSE_NOTIFY_INVAL_ENTRY] = { "INVAL_ENTRY",
+		sizeof(struct fuse_notify_inval_entry_out), 12 },
+	[FUSE_NOTIFY_STORE] = { "STORE", sizeof(struct fuse_notify_store_out), 15 },
+	[FUSE_NOTIFY_RETRIEVE] = { "RETRIEVE", sizeof(struct fuse_notify_retrieve_out), 15 },
+	[FUSE_NOTIFY_DELETE] = { "DELETE", sizeof(struct fuse_notify_delete_out), 18 },
 };
 
 /* Codes newer than the table (a newer <linux/fuse.h>) are unknown here. */
@@ -449,6 +453,12 @@ size_t
 pf_notify_min(int code)
 {
 	return notify_known(code) ? notifies[code].min : 0;
+}
+
+unsigned
+pf_notify_since(int code)
+{
+	return notify_known(code) ? notifies[code].since : UINT_MAX;
 }
 
 int

@@ -122,6 +122,8 @@ int pf_check_reply(uint32_t opcode, unsigned minor, int32_t error,
 /* Names and types of notifications, and their minimal body sizes. */
 const char *pf_notify_name(int code);
 size_t pf_notify_min(int code);
+/* The minor that brought notification code (UINT_MAX: unknown here). */
+unsigned pf_notify_since(int code);
 
 /*
  * Walk a READDIR (plus == 0) or READDIRPLUS (plus != 0) reply.  Calls fn

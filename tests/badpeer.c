@@ -18,6 +18,12 @@
  *       sends a truncated 10-byte FUSE message.  perfused must close the
  *       connection (we see EOF) and keep serving.  Exit 0 when it did.
  *
+ *   badpeer oldclient SOCKET TARGET MINOR NAME
+ *       A client of FUSE 7.MINOR (its INIT, and its struct sizes) attached
+ *       to TARGET reads the file NAME in the root: LOOKUP, OPEN, GETATTR,
+ *       READs of 4 KiB to the end.  The data goes to stdout; exit 0 when
+ *       INIT was answered at MINOR and the size read is GETATTR's.
+ *
  *   badpeer flood SOCKET TARGET CONNS SECONDS write|getattr|read=NAME [deaf]
  *                 [max=N]
  *       A client that floods: CONNS connections attached to TARGET, each
@@ -419,15 +425,20 @@ client(const char *sock, const char *target)
 	return 0;
 }
 
-/* Attach to target and perform INIT; the socket, or -1.  *max_write. */
+/*
+ * Attach to target and perform INIT offering minor; the socket, or -1.
+ * *max_write, and the minor of the answer in *got.
+ */
 static int
-attach_init(const char *sock, const char *target, uint32_t *max_write)
+attach_init_minor(const char *sock, const char *target, unsigned minor,
+    uint32_t *max_write, unsigned *got)
 {
 	const char *strs[1] = { target };
 	struct sockaddr_un sa;
 	struct fuse_in_header h;
 	struct fuse_init_in in;
 	struct fuse_init_out out;
+	struct fuse_out_header oh;
 	static char buf[PF_CTL_MAX];
 	struct pf_ctl_hdr ch;
 	const char *rs[4];
@@ -449,18 +460,25 @@ attach_init(const char *sock, const char *target, uint32_t *max_write)
 	}
 	memset(&h, 0, sizeof(h));
 	memset(&in, 0, sizeof(in));
-	h.len = sizeof(h) + sizeof(in);
+	/* As a kernel of that minor: fuse_init_in is 16 bytes before 7.36. */
+	h.len = (uint32_t)(sizeof(h) + (minor < 36 ? 16 : sizeof(in)));
 	h.opcode = FUSE_INIT;
 	h.unique = 2;
 	in.major = 7;
-	in.minor = 38;
+	in.minor = minor;
 	in.max_readahead = 1 << 20;
-	in.flags = FUSE_BIG_WRITES | FUSE_MAX_PAGES | FUSE_ASYNC_READ;
+	in.flags = FUSE_BIG_WRITES | FUSE_ASYNC_READ | (minor >= 28 ? FUSE_MAX_PAGES : 0);
 	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + sizeof(h), &in, sizeof(in));
 	if (send(fd, buf, h.len, 0) < 0 || (n = recv(fd, buf, sizeof(buf), 0)) <
-	    (ssize_t)(sizeof(struct fuse_out_header) + 24)) {
+	    (ssize_t)sizeof(struct fuse_out_header)) {
 		die("INIT");
+		goto fail;
+	}
+	memcpy(&oh, buf, sizeof(oh));
+	if (oh.error != 0 || n < (ssize_t)(sizeof(struct fuse_out_header) + 24)) {
+		fprintf(stderr, "badpeer: INIT at 7.%u: %s\n", minor, oh.error != 0 ?
+		    strerror(-oh.error) : "a short reply");
 		goto fail;
 	}
 	memset(&out, 0, sizeof(out));
@@ -468,6 +486,7 @@ attach_init(const char *sock, const char *target, uint32_t *max_write)
 	    (size_t)n - sizeof(struct fuse_out_header) < sizeof(out) ?
 	    (size_t)n - sizeof(struct fuse_out_header) : sizeof(out));
 	*max_write = out.max_write;
+	*got = out.minor;
 	return fd;
 fail:
 	if (fd >= 0)
@@ -533,6 +552,86 @@ open_in_root(int fd, const char *name, uint64_t *nodeid, uint64_t *fh)
 	*nodeid = e.nodeid;
 	*fh = oo.fh;
 	return 0;
+}
+
+static int
+attach_init(const char *sock, const char *target, uint32_t *max_write)
+{
+	unsigned got;
+
+	return attach_init_minor(sock, target, 38, max_write, &got);
+}
+
+/*
+ * badpeer oldclient: a client of an older minor reads NAME in the root:
+ * INIT at minor, LOOKUP, GETATTR, OPEN, READs; the data to stdout, the
+ * minor answered and the size to stderr.
+ */
+static int
+old_client(const char *sock, const char *target, unsigned minor, const char *name)
+{
+	static char data[1 << 16];
+	struct fuse_attr_out ao;
+	struct fuse_getattr_in gi;
+	struct fuse_read_in ri;
+	uint64_t nodeid, fh, off = 0;
+	uint32_t max_write;
+	unsigned got;
+	int fd = attach_init_minor(sock, target, minor, &max_write, &got);
+	int r;
+
+	if (fd < 0)
+		return 1;
+	if (got != minor) {
+		fprintf(stderr, "badpeer: INIT at 7.%u answered at 7.%u\n", minor, got);
+		return 1;
+	}
+	if (open_in_root(fd, name, &nodeid, &fh) < 0)
+		return 1;
+	memset(&gi, 0, sizeof(gi));
+	/* GETATTR has no body before 7.9; the reply is 96 bytes before 7.9. */
+	r = call(fd, FUSE_GETATTR, nodeid, &gi, minor < 9 ? 0 : sizeof(gi), &ao, sizeof(ao));
+	if (r < 0) {
+		fprintf(stderr, "badpeer: GETATTR: %s\n", strerror(-r));
+		return 1;
+	}
+	for (;;) {
+		char reply[4096 + 64];
+		struct fuse_in_header h;
+		struct fuse_out_header oh;
+		char req[sizeof(h) + sizeof(ri)];
+		ssize_t n;
+
+		memset(&ri, 0, sizeof(ri));
+		ri.fh = fh;
+		ri.offset = off;
+		ri.size = 4096;
+		memset(&h, 0, sizeof(h));
+		/* fuse_read_in is 24 bytes before 7.9. */
+		h.len = (uint32_t)(sizeof(h) + (minor < 9 ? 24 : sizeof(ri)));
+		h.opcode = FUSE_READ;
+		h.unique = 4;
+		h.nodeid = nodeid;
+		memcpy(req, &h, sizeof(h));
+		memcpy(req + sizeof(h), &ri, sizeof(ri));
+		if (send(fd, req, h.len, 0) != (ssize_t)h.len ||
+		    (n = recv(fd, reply, sizeof(reply), 0)) < (ssize_t)sizeof(oh))
+			return die("READ");
+		memcpy(&oh, reply, sizeof(oh));
+		if (oh.error != 0) {
+			fprintf(stderr, "badpeer: READ: %s\n", strerror(-oh.error));
+			return 1;
+		}
+		if (n == sizeof(oh) || off + (size_t)n - sizeof(oh) > sizeof(data))
+			break;
+		memcpy(data + off, reply + sizeof(oh), (size_t)n - sizeof(oh));
+		off += (size_t)n - sizeof(oh);
+	}
+	fwrite(data, 1, (size_t)off, stdout);
+	fprintf(stderr, "badpeer: 7.%u: size %llu, %llu bytes read\n", got,
+	    (unsigned long long)ao.attr.size, (unsigned long long)off);
+	close(fd);
+	return ao.attr.size == off ? 0 : 1;
 }
 
 static double
@@ -759,8 +858,11 @@ main(int argc, char **argv)
 	}
 	if (argc == 3 && strcmp(argv[1], "frame") == 0)
 		return bad_frame(argv[2]);
+	if (argc == 6 && strcmp(argv[1], "oldclient") == 0)
+		return old_client(argv[2], argv[3], (unsigned)atoi(argv[4]), argv[5]);
 	fprintf(stderr, "usage: badpeer server [CASE] /dev/fd/N | badpeer client SOCKET TARGET | "
 	    "badpeer frame SOCKET |\n       badpeer flood SOCKET TARGET CONNS SECONDS "
-	    "write|getattr|read=NAME [deaf] [max=N]\n");
+	    "write|getattr|read=NAME [deaf] [max=N] |\n"
+	    "       badpeer oldclient SOCKET TARGET MINOR NAME\n");
 	return 2;
 }

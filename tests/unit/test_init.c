@@ -4,6 +4,7 @@
  * the struct layout for every minor that matters.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -665,11 +666,12 @@ test_answer(void)
 	check_eq(r, -EPROTO, "client major 6", __LINE__);
 	check(why != NULL, "with a reason", __LINE__);
 	in.major = 7;
-	in.minor = 30;
+	in.minor = 11;
 	memcpy(req, &in, sizeof(in));
 	why = NULL;
 	r = pf_init_answer(req, 64, &srv, ~0ULL, obuf, &olen, &cp, &why);
-	check_eq(r, -EPROTO, "client 7.30 older than server 7.31", __LINE__);
+	check_eq(r, -EPROTO, "client 7.11 older than server 7.31 (MKNOD and CREATE "
+	    "without umask)", __LINE__);
 	check(why != NULL, "with a reason", __LINE__);
 	in.minor = 31;
 	memcpy(req, &in, sizeof(in));
@@ -680,6 +682,49 @@ test_answer(void)
 	memcpy(req, &in, sizeof(in));
 	r = pf_init_answer(req, 16, &srv, ~0ULL, obuf, &olen, &cp, &why);
 	check_eq(r, -EPROTO, "client 7.7", __LINE__);
+
+	group("pf_init_answer: a client older than the server, answered at its minor");
+	{
+		/* client, server, accepted, reply size */
+		static const unsigned cases[][4] = {
+			{ 12, 31, 1, 24 }, { 19, 31, 1, 24 }, { 23, 31, 1, 64 },
+			{ 30, 38, 1, 64 }, { 22, 23, 1, 24 }, { 9, 11, 1, 24 },
+			{ 8, 9, 0, 0 }, { 11, 12, 0, 0 }, { 8, 31, 0, 0 }, { 10, 38, 0, 0 },
+		};
+		unsigned i;
+
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			srv.minor = cases[i][1];
+			srv.flags = FUSE_ASYNC_READ | FUSE_BIG_WRITES;
+			rlen = pf_init_request(req, cases[i][0], PF_INIT_OFFER, 65536);
+			memset(obuf, 0xee, sizeof(obuf));
+			olen = 0;
+			why = NULL;
+			r = pf_init_answer(req, rlen, &srv, ~0ULL, obuf, &olen, &cp, &why);
+			if (!cases[i][2]) {
+				checkf(r == -EPROTO && why != NULL, __LINE__, "client 7.%u, "
+				    "server 7.%u: refused (%d)", cases[i][0], cases[i][1], r);
+				continue;
+			}
+			memcpy(&out, obuf, sizeof(out));
+			checkf(r == 0 && out.minor == cases[i][0] && olen == cases[i][3] &&
+			    obuf[olen] == 0xee && cp.peer_minor == cases[i][0] &&
+			    cp.minor == cases[i][1], __LINE__, "client 7.%u, server 7.%u: "
+			    "r %d (%s), minor %u, %zu bytes, peer %u, agreed %u", cases[i][0],
+			    cases[i][1], r, why ? why : "", out.minor, olen, cp.peer_minor,
+			    cp.minor);
+		}
+	}
+
+	group("pf_notify_since: the minor of each notification");
+	check_eq(pf_notify_since(FUSE_NOTIFY_POLL), 11, "POLL", __LINE__);
+	check_eq(pf_notify_since(FUSE_NOTIFY_INVAL_INODE), 12, "INVAL_INODE", __LINE__);
+	check_eq(pf_notify_since(FUSE_NOTIFY_INVAL_ENTRY), 12, "INVAL_ENTRY", __LINE__);
+	check_eq(pf_notify_since(FUSE_NOTIFY_STORE), 15, "STORE", __LINE__);
+	check_eq(pf_notify_since(FUSE_NOTIFY_RETRIEVE), 15, "RETRIEVE", __LINE__);
+	check_eq(pf_notify_since(FUSE_NOTIFY_DELETE), 18, "DELETE", __LINE__);
+	check(pf_notify_since(0) == UINT_MAX && pf_notify_since(1000) == UINT_MAX,
+	    "unknown codes: no minor", __LINE__);
 }
 
 int
