@@ -195,7 +195,10 @@ pf_init_answer(const void *req, size_t reqlen, const struct pf_init_params *srv,
 		flags |= (uint64_t)in.flags2 << 32;
 	flags &= srv->flags & supported & ~(uint64_t)PF_INIT_NEVER;
 	*cp = *srv;
+	cp->minor = out.minor;      /* the client's structs: its own minor */
 	cp->peer_minor = in.minor;
+	if (cp->minor < 23)
+		cp->time_gran = 1;  /* what the client then assumes */
 	cp->flags = flags;
 	cp->max_readahead = min_u(in.max_readahead, srv->max_readahead);
 	out.max_readahead = cp->max_readahead;

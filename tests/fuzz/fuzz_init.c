@@ -25,7 +25,7 @@
  * most both sides' minors and at least 7.8; the agreed flags are a subset
  * of what was offered and never hold a PF_INIT_NEVER bit; max_write is at
  * least 4096 (and within max_pages and the datagram after pf_init_limits);
- * the reply pf_init_answer builds has the size of the server's minor and,
+ * the reply pf_init_answer builds has the size of the lower minor and,
  * read back by pf_init_reply as the client would, gives the client what
  * pf_init_answer says it was granted.
  */
@@ -162,7 +162,8 @@ check_answer(const uint8_t *data, size_t len, const struct pf_init_params *srv,
 	memset(&out, 0, sizeof(out));
 	FZ_CHECK(outlen >= 8 && outlen <= sizeof(out));
 	memcpy(&out, obuf, outlen);
-	FZ_CHECK(out.major == FUSE_KERNEL_VERSION && out.minor == srv->minor);
+	FZ_CHECK(out.major == FUSE_KERNEL_VERSION);
+	FZ_CHECK(out.minor == (r == 1 || in.minor >= srv->minor ? srv->minor : in.minor));
 	if (r == 1) {
 		/* A newer major: we only announce ours. */
 		FZ_CHECK(in.major > FUSE_KERNEL_VERSION && outlen == 8);
@@ -171,9 +172,12 @@ check_answer(const uint8_t *data, size_t len, const struct pf_init_params *srv,
 	FZ_CHECK(in.major == FUSE_KERNEL_VERSION);
 	cflags = request_flags(&in);
 	check_params(&cp, in.minor, srv->minor, cflags);
-	FZ_CHECK(cp.minor == srv->minor && cp.peer_minor == in.minor);
+	FZ_CHECK(cp.minor == out.minor && cp.peer_minor == in.minor);
+	/* An older client only where no struct differs in size (7.12 on). */
+	FZ_CHECK(in.minor >= srv->minor || in.minor >= 12 ||
+	    ((in.minor >= 9) == (srv->minor >= 9) && srv->minor < 12));
 	FZ_CHECK((cp.flags & ~(srv->flags & supported)) == 0);
-	FZ_CHECK(outlen == pf_init_out_size(srv->minor));
+	FZ_CHECK(outlen == pf_init_out_size(cp.minor));
 	FZ_CHECK(out.flags == (uint32_t)cp.flags);
 	FZ_CHECK(cp.max_readahead <= in.max_readahead &&
 	    cp.max_readahead <= srv->max_readahead);

@@ -709,7 +709,7 @@ test_answer(void)
 			memcpy(&out, obuf, sizeof(out));
 			checkf(r == 0 && out.minor == cases[i][0] && olen == cases[i][3] &&
 			    obuf[olen] == 0xee && cp.peer_minor == cases[i][0] &&
-			    cp.minor == cases[i][1], __LINE__, "client 7.%u, server 7.%u: "
+			    cp.minor == cases[i][0], __LINE__, "client 7.%u, server 7.%u: "
 			    "r %d (%s), minor %u, %zu bytes, peer %u, agreed %u", cases[i][0],
 			    cases[i][1], r, why ? why : "", out.minor, olen, cp.peer_minor,
 			    cp.minor);
