@@ -110,7 +110,9 @@ request_of_own(struct daemon *d, struct mount *m, uint32_t opcode, uint64_t node
 	struct pend *p = NULL;
 	struct u64slot *s;
 
-	if (blen > sizeof(buf) - PF_IN_HDR || m->ep.fd < 0)
+	/* A permission check asks a ready server only (not in INIT or a restart). */
+	if (blen > sizeof(buf) - PF_IN_HDR || m->ep.fd < 0 ||
+	    (hold != NULL && m->state != M_READY))
 		return -EINVAL;
 	memset(&h, 0, sizeof(h));
 	h.len = (uint32_t)(PF_IN_HDR + blen);
@@ -2714,8 +2716,6 @@ mux_internal_lookup(struct daemon *d, struct mount *m, uint64_t dir, const char 
 
 	if (nl == 0 || nl > 1024)
 		return -EINVAL;
-	if (m->state != M_READY)
-		return -EINVAL;
 	return request_of_own(d, m, FUSE_LOOKUP, dir, name, nl + 1, hold);
 }
 
@@ -2725,8 +2725,6 @@ mux_internal_getattr(struct daemon *d, struct mount *m, uint64_t node, void *hol
 {
 	struct fuse_getattr_in in;
 
-	if (m->state != M_READY)
-		return -EINVAL;
 	memset(&in, 0, sizeof(in));
 	return request_of_own(d, m, FUSE_GETATTR, node, &in,
 	    pf_req_fixed(FUSE_GETATTR, m->p.minor), hold);

@@ -536,16 +536,15 @@ conn_paused(struct daemon *d, struct conn *c)
  * forgotten as for any client that leaves).  Each alone is held to
  * OUTQ_MAX by send_or_queue; this bounds them together, and it costs a
  * walk over the connections only when some client lags that far.
- * Returns whether c itself was closed.
  */
-int
+void
 conn_unread_check(struct daemon *d, struct conn *c)
 {
 	struct conn *x, *worst = NULL;
 	size_t total = 0;
 
 	if (c->m == NULL || c->out.bytes <= CONN_QUEUE_PAUSE)
-		return 0;
+		return;
 	for (x = d->conns; x != NULL; x = x->next) {
 		if (x->m != c->m || x->dead || x->kernel)
 			continue;
@@ -554,12 +553,11 @@ conn_unread_check(struct daemon *d, struct conn *c)
 			worst = x;
 	}
 	if (total <= MOUNT_UNREAD_MAX)
-		return 0;
+		return;
 	pf_warn_ratelimit(&c->m->warned_unread, 10, "%s: clients leave %zu reply bytes "
 	    "unread; client pid %d, which holds %zu of them, is cut off",
 	    c->m->target, total, (int)worst->pid, worst->out.bytes);
 	conn_close(d, worst);
-	return worst == c;
 }
 
 /*

@@ -346,7 +346,7 @@ int send_or_queue(struct daemon *d, struct endpoint *ep, struct outq *q,
     const void *buf, size_t len);
 int ctl_reply(struct daemon *d, struct conn *c, uint32_t type, int32_t error,
     const char *const *strs, uint32_t n);
-int conn_unread_check(struct daemon *d, struct conn *c);
+void conn_unread_check(struct daemon *d, struct conn *c);
 void conn_close(struct daemon *d, struct conn *c);
 void mount_resume(struct daemon *d);
 

@@ -496,7 +496,8 @@ fail:
 
 /*
  * One request on fd, waiting for its reply (during set-up, before the
- * flood): the reply's body into out (at most olen bytes); 0 or -errno.
+ * flood): the reply's body into out (at most olen bytes); the body's
+ * length, or -errno.
  */
 static int
 call(int fd, uint32_t opcode, uint64_t nodeid, const void *in, size_t ilen,
@@ -528,7 +529,7 @@ call(int fd, uint32_t opcode, uint64_t nodeid, const void *in, size_t ilen,
 	memset(out, 0, olen);
 	memcpy(out, buf + sizeof(oh), (size_t)n - sizeof(oh) < olen ?
 	    (size_t)n - sizeof(oh) : olen);
-	return 0;
+	return (int)((size_t)n - sizeof(oh));
 }
 
 /* LOOKUP name in the root and OPEN it for reading: its fh, in *fh. */
@@ -540,7 +541,7 @@ open_in_root(int fd, const char *name, uint64_t *nodeid, uint64_t *fh)
 	struct fuse_open_out oo;
 	int r = call(fd, FUSE_LOOKUP, 1, name, strlen(name) + 1, &e, sizeof(e));
 
-	if (r == 0) {
+	if (r >= 0) {
 		memset(&oi, 0, sizeof(oi));
 		oi.flags = O_RDONLY;
 		r = call(fd, FUSE_OPEN, e.nodeid, &oi, sizeof(oi), &oo, sizeof(oo));
@@ -596,36 +597,21 @@ old_client(const char *sock, const char *target, unsigned minor, const char *nam
 		return 1;
 	}
 	for (;;) {
-		char reply[4096 + 64];
-		struct fuse_in_header h;
-		struct fuse_out_header oh;
-		char req[sizeof(h) + sizeof(ri)];
-		ssize_t n;
-
 		memset(&ri, 0, sizeof(ri));
 		ri.fh = fh;
 		ri.offset = off;
 		ri.size = 4096;
-		memset(&h, 0, sizeof(h));
 		/* fuse_read_in is 24 bytes before 7.9. */
-		h.len = (uint32_t)(sizeof(h) + (minor < 9 ? 24 : sizeof(ri)));
-		h.opcode = FUSE_READ;
-		h.unique = 4;
-		h.nodeid = nodeid;
-		memcpy(req, &h, sizeof(h));
-		memcpy(req + sizeof(h), &ri, sizeof(ri));
-		if (send(fd, req, h.len, 0) != (ssize_t)h.len ||
-		    (n = recv(fd, reply, sizeof(reply), 0)) < (ssize_t)sizeof(oh))
-			return die("READ");
-		memcpy(&oh, reply, sizeof(oh));
-		if (oh.error != 0) {
-			fprintf(stderr, "badpeer: READ: %s\n", strerror(-oh.error));
+		r = off + 4096 <= sizeof(data) ? call(fd, FUSE_READ, nodeid, &ri,
+		    minor < 9 ? 24 : sizeof(ri), data + off, 4096) : 0;
+		if (r < 0 || r > 4096) {
+			fprintf(stderr, "badpeer: READ: %s\n", r < 0 ? strerror(-r) :
+			    "more than asked for");
 			return 1;
 		}
-		if (n == sizeof(oh) || off + (size_t)n - sizeof(oh) > sizeof(data))
+		if (r == 0)
 			break;
-		memcpy(data + off, reply + sizeof(oh), (size_t)n - sizeof(oh));
-		off += (size_t)n - sizeof(oh);
+		off += (uint64_t)r;
 	}
 	fwrite(data, 1, (size_t)off, stdout);
 	fprintf(stderr, "badpeer: 7.%u: size %llu, %llu bytes read\n", got,
